@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "vitals",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vitals", targets: ["vitals"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C boundaries: each is wrapped once, in the Swift target that owns it.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CSystem"),
+
+        // Pure model and decisions: configuration, health, failover. No I/O.
+        .target(
+            name: "VitalsCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // Seeing: scheduler, curl multi prober, TCP and exec checks.
+        .target(
+            name: "VitalsProbe",
+            dependencies: ["VitalsCore", "CCurl", "CSystem"],
+            swiftSettings: swiftSettings
+        ),
+        // Speaking: a small HTTP/1.1 server on epoll. Knows nothing of Vitals.
+        .target(
+            name: "VitalsHTTP",
+            dependencies: ["CSystem"],
+            swiftSettings: swiftSettings
+        ),
+        // Wiring: the state owner, status view, API handlers, lifecycle.
+        .target(
+            name: "VitalsAgent",
+            dependencies: [
+                "VitalsCore", "VitalsProbe", "VitalsHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The command line only.
+        .executableTarget(
+            name: "vitals",
+            dependencies: [
+                "VitalsAgent", "VitalsCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
+                    resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals"],
+                    swiftSettings: swiftSettings),
+    ]
+)
