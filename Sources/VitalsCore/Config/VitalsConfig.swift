@@ -348,8 +348,11 @@ public struct GroupConfig: Sendable, Equatable {
 
 public enum GroupMode: Sendable, Equatable {
     /// One active member; backups in priority order.
+    /// `failback` defaults to `manual`; `failbackDelay` (how long a recovered
+    /// higher-priority member must stay healthy before an automatic failback)
+    /// defaults to 10s. `mode:` itself defaults to active-passive.
     case activePassive(failback: Failback, failbackDelay: Duration)
-    /// Every healthy member serves; degraded below `minHealthy`.
+    /// Every healthy member serves; degraded below `minHealthy` (default 1, at most the member count).
     case activeActive(minHealthy: Int)
 
     public var name: String {

@@ -1,0 +1,173 @@
+import Foundation
+import Yams
+
+// MARK: - groups and actions
+
+extension ConfigReader {
+    static let groupKeys = ["mode", "members", "failback", "failback_delay", "min_healthy", "cooldown",
+                            "max_failovers", "window", "on"]
+    static let actionKinds = ["exec", "webhook", "log"]
+    static let actionKeys = actionKinds + ["timeout", "retries"]
+    static let webhookKeys = ["url", "method", "body", "headers"]
+
+    /// Default wait before an active-passive group fails back to a recovered
+    /// higher-priority member.
+    static let defaultFailbackDelay = Duration.seconds(10)
+
+    func readGroup(_ entry: ConfigEntry, serviceNames: [String], actionNames: [String]) -> GroupConfig? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.groupKeys) else { return nil }
+        let errorsBefore = errors.count
+
+        var activeActive = false
+        if let e = fields["mode"] {
+            switch (e.value, e.value.scalar?.string) {
+            case (.scalar, "active-passive"?): activeActive = false
+            case (.scalar, "active-active"?): activeActive = true
+            default:
+                fail(e.path, at: e.value, "expected one of active-passive, active-active, got \(describe(e.value))")
+            }
+        }
+
+        let members = require("members", in: fields, entry.path, at: entry.keyNode.mark)
+            .flatMap { readMembers($0, serviceNames: serviceNames) } ?? []
+
+        var failback = Failback.manual
+        var failbackDelay = Self.defaultFailbackDelay
+        var minHealthy = 1
+        for key in activeActive ? ["failback", "failback_delay"] : ["min_healthy"] {
+            if let e = fields[key] {
+                let mode = activeActive ? "active-passive" : "active-active"
+                fail(e.path, at: e.keyNode, "only applies to \(mode) groups")
+            }
+        }
+        if !activeActive, let e = fields["failback"] {
+            switch (e.value, e.value.scalar.flatMap { Failback(rawValue: $0.string) }) {
+            case (.scalar, let value?): failback = value
+            default: fail(e.path, at: e.value, "expected one of auto, manual, got \(describe(e.value))")
+            }
+        }
+        if !activeActive, let e = fields["failback_delay"], let v = duration(e) { failbackDelay = v }
+        if activeActive, let e = fields["min_healthy"], let v = wholeNumber(e, min: 1) {
+            if !members.isEmpty, v > members.count {
+                fail(e.path, at: e.value,
+                     "must be at most the number of members (\(members.count)), got \(describe(e.value))")
+            }
+            minHealthy = v
+        }
+
+        var group = GroupConfig(
+            name: entry.key,
+            mode: activeActive ? .activeActive(minHealthy: minHealthy)
+                : .activePassive(failback: failback, failbackDelay: failbackDelay),
+            members: members)
+        if let e = fields["cooldown"], let v = duration(e) { group.cooldown = v }
+        if let e = fields["max_failovers"], let v = wholeNumber(e, min: 1, max: 1000) { group.maxFailovers = v }
+        if let e = fields["window"], let v = duration(e, positive: true) { group.failoverWindow = v }
+        if let e = fields["on"], let v = readOn(e, actionNames: actionNames) { group.on = v }
+        return errors.count == errorsBefore ? group : nil
+    }
+
+    /// Members in priority order: declared services, each once, at least one.
+    private func readMembers(_ entry: ConfigEntry, serviceNames: [String]) -> [String]? {
+        guard case .sequence = entry.value else {
+            fail(entry.path, at: entry.value, "expected a list of service names, got \(describe(entry.value))")
+            return nil
+        }
+        guard let items = stringList(entry, allowSingle: false) else { return nil }
+        guard !items.isEmpty else {
+            fail(entry.path, at: entry.value, "a group needs at least one member")
+            return nil
+        }
+        var members: [String] = []
+        for (name, node, path) in items {
+            // Unknown names stay in the list so min_healthy is checked against what was written.
+            _ = checkReference(name, kind: "service", declared: serviceNames, at: path, node: node)
+            if let first = members.firstIndex(of: name) {
+                fail(path, at: node, "duplicate member \"\(name)\", first at members[\(first)]")
+                continue
+            }
+            members.append(name)
+        }
+        return members
+    }
+
+    /// `on: { failover: [promote, notify] }`: event kinds to declared actions, in order.
+    private func readOn(_ entry: ConfigEntry, actionNames: [String]) -> [GroupEventKind: [String]]? {
+        guard let items = entries(entry.value, entry.path, nullIsEmpty: true) else { return nil }
+        let kinds = GroupEventKind.allCases.map(\.rawValue)
+        var on: [GroupEventKind: [String]] = [:]
+        for item in items {
+            let kind = GroupEventKind(rawValue: item.key)
+            if kind == nil {
+                if let near = Self.nearest(to: item.key, in: kinds) {
+                    fail(item.path, at: item.keyNode, "unknown event, did you mean \"\(near)\"?")
+                } else {
+                    fail(item.path, at: item.keyNode, "unknown event; valid events: \(kinds.joined(separator: ", "))")
+                }
+            }
+            guard let names = stringList(item) else { continue }
+            var actions: [String] = []
+            for (name, node, path) in names
+            where checkReference(name, kind: "action", declared: actionNames, at: path, node: node) {
+                actions.append(name)
+            }
+            if let kind { on[kind] = actions }
+        }
+        return on
+    }
+
+    // MARK: actions
+
+    func readAction(_ entry: ConfigEntry) -> ActionConfig? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.actionKeys) else { return nil }
+        let errorsBefore = errors.count
+        let kinds = fields.entries.filter { Self.actionKinds.contains($0.key) }
+        let parsed = kinds.compactMap(readActionKind)
+        switch kinds.count {
+        case 0:
+            fail(entry.path, at: entry.keyNode,
+                 "no action kind; add one of \(Self.actionKinds.joined(separator: ", "))")
+        case 1:
+            break
+        default:
+            let names = kinds.map(\.key).joined(separator: ", ")
+            fail(entry.path, at: entry.keyNode,
+                 "more than one action kind (\(names)); use exactly one of \(Self.actionKinds.joined(separator: ", "))")
+        }
+        var timeout = Duration.seconds(30)
+        var retries = 0
+        if let e = fields["timeout"], let v = duration(e, positive: true) { timeout = v }
+        if let e = fields["retries"], let v = wholeNumber(e, min: 0, max: 10) { retries = v }
+        guard errors.count == errorsBefore, kinds.count == 1, let kind = parsed.first else { return nil }
+        return ActionConfig(name: entry.key, kind: kind, timeout: timeout, retries: retries)
+    }
+
+    private func readActionKind(_ entry: ConfigEntry) -> ActionKind? {
+        switch entry.key {
+        case "exec":
+            return readExec(entry).map { ActionKind.exec(argv: $0.argv, env: $0.env) }
+        case "webhook":
+            return readWebhook(entry)
+        case "log":
+            // `log: {}`, `log: true` and a bare `log:` all mean "log it".
+            if case .mapping(let mapping) = entry.value, mapping.isEmpty { return .log }
+            if isNull(entry.value) { return .log }
+            if case .scalar(let scalar) = entry.value, scalar.string.lowercased() == "true" { return .log }
+            fail(entry.path, at: entry.value, "expected true or {}, got \(describe(entry.value))")
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private func readWebhook(_ entry: ConfigEntry) -> ActionKind? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.webhookKeys) else { return nil }
+        let errorsBefore = errors.count
+        let url = require("url", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readURL($0) }
+        let method = fields["method"].flatMap { readMethod($0) } ?? "POST"
+        let body = fields["body"].flatMap { string($0, allowEmpty: true) }
+        let headers = fields["headers"].flatMap { readHeaders($0) } ?? []
+        guard errors.count == errorsBefore, let url else { return nil }
+        return .webhook(url: url, method: method, body: body, headers: headers)
+    }
+}

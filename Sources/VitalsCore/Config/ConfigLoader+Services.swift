@@ -1,0 +1,289 @@
+import Foundation
+import Yams
+
+// MARK: - services
+
+extension ConfigReader {
+    static let checkKinds = ["http", "tcp", "exec", "heartbeat"]
+    static let serviceKeys = checkKinds + ["depends_on"] + timingKeys
+    static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
+                           "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
+                           "max_body"]
+
+    /// One service, and its `depends_on` references to known services (kept
+    /// even when the service itself is broken, for cycle detection).
+    func readService(_ entry: ConfigEntry, defaults: ProbeTiming,
+                     serviceNames: [String]) -> (ServiceConfig?, [NameReference]) {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.serviceKeys) else { return (nil, []) }
+        let errorsBefore = errors.count
+
+        let kinds = fields.entries.filter { Self.checkKinds.contains($0.key) }
+        let checks = kinds.compactMap(readCheck)
+        switch kinds.count {
+        case 0:
+            fail(entry.path, at: entry.keyNode, "no check; add one of \(Self.checkKinds.joined(separator: ", "))")
+        case 1:
+            break
+        default:
+            let names = kinds.map(\.key).joined(separator: ", ")
+            fail(entry.path, at: entry.keyNode,
+                 "more than one check (\(names)); use exactly one of \(Self.checkKinds.joined(separator: ", "))")
+        }
+
+        let timing = readTiming(fields, base: defaults)
+        var refs: [NameReference] = []
+        if let dependsOn = fields["depends_on"] {
+            refs = readDependsOn(dependsOn, serviceNames: serviceNames).refs
+        }
+        guard errors.count == errorsBefore, kinds.count == 1, let check = checks.first else { return (nil, refs) }
+        return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name)), refs)
+    }
+
+    private func readCheck(_ entry: ConfigEntry) -> Check? {
+        switch entry.key {
+        case "http": readHTTP(entry).map(Check.http)
+        case "tcp": readTCP(entry).map(Check.tcp)
+        case "exec": readExec(entry).map { Check.exec(ExecCheck(argv: $0.argv, env: $0.env)) }
+        case "heartbeat": readHeartbeat(entry).map(Check.heartbeat)
+        default: nil
+        }
+    }
+
+    // MARK: http
+
+    private func readHTTP(_ entry: ConfigEntry) -> HTTPCheck? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.httpKeys) else { return nil }
+        let errorsBefore = errors.count
+        let url = require("url", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readURL($0) }
+        var check = HTTPCheck(url: url ?? "")
+        if let e = fields["method"], let v = readMethod(e) { check.method = v }
+        if let e = fields["headers"], let v = readHeaders(e) { check.headers = v }
+        if let e = fields["status"], let v = readStatus(e) { check.status = v }
+        if let e = fields["body_contains"] { check.bodyContains = string(e) }
+        if let e = fields["body_regex"] { check.bodyRegex = readRegex(e) }
+        if let e = fields["json"], let v = readJSONExpectations(e) { check.json = v }
+        let maxLatency = fields["max_latency"].flatMap { duration($0, positive: true) }
+        let slowLatency = fields["slow_latency"].flatMap { duration($0, positive: true) }
+        if let maxLatency, let slowLatency, let e = fields["slow_latency"], slowLatency >= maxLatency {
+            fail(e.path, at: e.value,
+                 "must be less than max_latency (\(DurationText.format(maxLatency))), got \(describe(e.value))")
+        }
+        check.maxLatency = maxLatency
+        check.slowLatency = slowLatency
+        if let e = fields["tls_verify"], let v = bool(e) { check.tlsVerify = v }
+        if let e = fields["cert_min_days"], let v = wholeNumber(e, min: 1, max: 3650) { check.certMinDays = v }
+        if let e = fields["follow_redirects"], let v = bool(e) { check.followRedirects = v }
+        if let e = fields["max_body"], let v = readSize(e) { check.maxBodyBytes = v }
+        return errors.count == errorsBefore ? check : nil
+    }
+
+    /// An `http://` or `https://` URL with a host.
+    func readURL(_ entry: ConfigEntry) -> String? {
+        if case .scalar(let scalar) = entry.value,
+           let components = URLComponents(string: scalar.string),
+           let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+           let host = components.host, !host.isEmpty {
+            return scalar.string
+        }
+        fail(entry.path, at: entry.value, "expected an http:// or https:// URL with a host, got \(describe(entry.value))")
+        return nil
+    }
+
+    /// An HTTP method: letters only, stored in upper case.
+    func readMethod(_ entry: ConfigEntry) -> String? {
+        if case .scalar(let scalar) = entry.value, !scalar.string.isEmpty,
+           scalar.string.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("a"..."z").contains($0) }) {
+            return scalar.string.uppercased()
+        }
+        fail(entry.path, at: entry.value, "expected an HTTP method like GET or POST, got \(describe(entry.value))")
+        return nil
+    }
+
+    /// Header fields in file order; names are RFC 9110 tokens.
+    func readHeaders(_ entry: ConfigEntry) -> [HTTPHeaderField]? {
+        guard let items = entries(entry.value, entry.path, nullIsEmpty: true) else { return nil }
+        var headers: [HTTPHeaderField] = []
+        var ok = true
+        for item in items {
+            if !Self.isToken(item.key) {
+                fail(item.path, at: item.keyNode, "invalid header name")
+                ok = false
+            }
+            if let value = string(item, allowEmpty: true) {
+                headers.append(HTTPHeaderField(name: item.key, value: value))
+            } else {
+                ok = false
+            }
+        }
+        return ok ? headers : nil
+    }
+
+    private static func isToken(_ text: String) -> Bool {
+        let punctuation = Set("!#$%&'*+-.^_`|~".unicodeScalars)
+        return !text.isEmpty && text.unicodeScalars.allSatisfy {
+            ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || punctuation.contains($0)
+        }
+    }
+
+    /// `200`, `"200-299"`, or a list of either.
+    private func readStatus(_ entry: ConfigEntry) -> [StatusRange]? {
+        func range(_ node: Node, _ path: ConfigPath) -> StatusRange? {
+            if case .scalar(let scalar) = node, let range = StatusRange.parse(scalar.string) { return range }
+            fail(path, at: node, "expected a status code 100-599 or a range like 200-299, got \(describe(node))")
+            return nil
+        }
+        guard case .sequence(let sequence) = entry.value else {
+            return range(entry.value, entry.path).map { [$0] }
+        }
+        guard !sequence.isEmpty else {
+            fail(entry.path, at: entry.value, "expected at least one status code")
+            return nil
+        }
+        let ranges = sequence.enumerated().map { range($1, entry.path.index($0)) }
+        return ranges.contains(nil) ? nil : ranges.compactMap { $0 }
+    }
+
+    /// A pattern `NSRegularExpression` accepts.
+    private func readRegex(_ entry: ConfigEntry) -> String? {
+        guard let pattern = string(entry) else { return nil }
+        do {
+            _ = try NSRegularExpression(pattern: pattern)
+            return pattern
+        } catch {
+            // Foundation on Linux gives no reason; Swift's own parser usually can.
+            var message = "invalid regular expression \"\(pattern)\""
+            do {
+                _ = try Regex(pattern)
+            } catch let reason {
+                message += ": \(reason)"
+            }
+            fail(entry.path, at: entry.value, message)
+            return nil
+        }
+    }
+
+    private func readJSONExpectations(_ entry: ConfigEntry) -> [JSONExpectation]? {
+        guard let items = entries(entry.value, entry.path) else { return nil }
+        var expectations: [JSONExpectation] = []
+        var ok = true
+        for item in items {
+            if item.key.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) {
+                fail(item.path, at: item.keyNode, "invalid JSON path; use dotted field names like checks.db.state")
+                ok = false
+            }
+            if let value = jsonScalar(item) {
+                expectations.append(JSONExpectation(path: item.key, expected: value))
+            } else {
+                ok = false
+            }
+        }
+        return ok ? expectations : nil
+    }
+
+    /// YAML plain scalars read as JSON would: `null`, `true`, `3`, else a string.
+    /// Quoted scalars are always strings: `"3"` expects the string "3".
+    private func jsonScalar(_ entry: ConfigEntry) -> JSONScalar? {
+        guard case .scalar(let scalar) = entry.value else {
+            fail(entry.path, at: entry.value,
+                 "expected a string, number, true, false or null, got \(describe(entry.value))")
+            return nil
+        }
+        let text = scalar.string
+        guard scalar.style == .plain else { return .string(text) }
+        if isNull(entry.value) { return .null }
+        switch text {
+        case "true", "True", "TRUE": return .bool(true)
+        case "false", "False", "FALSE": return .bool(false)
+        default: break
+        }
+        let numeric = text.unicodeScalars.allSatisfy { ("0"..."9").contains($0) || "+-.eE".unicodeScalars.contains($0) }
+        if numeric, text.contains(where: \.isNumber), let number = Double(text), number.isFinite {
+            return .number(number)
+        }
+        return .string(text)
+    }
+
+    /// Bytes: `65536`, `64KiB`, `1MiB`; 1 byte to 64 MiB.
+    private func readSize(_ entry: ConfigEntry) -> Int? {
+        let limit = 64 << 20
+        if case .scalar(let scalar) = entry.value {
+            let text = scalar.string
+            var multiplier = 1
+            var digits = Substring(text)
+            if text.hasSuffix("KiB") {
+                multiplier = 1 << 10
+                digits = digits.dropLast(3)
+            } else if text.hasSuffix("MiB") {
+                multiplier = 1 << 20
+                digits = digits.dropLast(3)
+            }
+            if digits.allSatisfy({ $0.isASCII && $0.isNumber }), let count = Int(digits), count >= 1 {
+                guard count <= limit / multiplier else {
+                    fail(entry.path, at: entry.value, "must be at most 64MiB, got \(describe(entry.value))")
+                    return nil
+                }
+                return count * multiplier
+            }
+        }
+        fail(entry.path, at: entry.value, "expected a size like 65536, 64KiB or 1MiB, got \(describe(entry.value))")
+        return nil
+    }
+
+    // MARK: tcp, exec, heartbeat
+
+    private func readTCP(_ entry: ConfigEntry) -> TCPCheck? {
+        guard let fields = fields(entry.value, entry.path, allowed: ["host", "port"]) else { return nil }
+        let host = require("host", in: fields, entry.path, at: entry.keyNode.mark).flatMap { string($0) }
+        let port = require("port", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readPort($0) }
+        guard let host, let port else { return nil }
+        return TCPCheck(host: host, port: port)
+    }
+
+    private func readPort(_ entry: ConfigEntry) -> UInt16? {
+        if case .scalar(let scalar) = entry.value, let port = Int(scalar.string), (1...65535).contains(port) {
+            return UInt16(port)
+        }
+        fail(entry.path, at: entry.value, "expected a port 1-65535, got \(describe(entry.value))")
+        return nil
+    }
+
+    /// `[program, args...]`, or `{ argv: [...], env: { K: V } }`. Shared by checks and actions.
+    func readExec(_ entry: ConfigEntry) -> (argv: [String], env: [String: String])? {
+        if case .mapping = entry.value {
+            guard let fields = fields(entry.value, entry.path, allowed: ["argv", "env"]) else { return nil }
+            let argv = require("argv", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readArgv($0) }
+            var env: [String: String] = [:]
+            var envOK = true
+            if let e = fields["env"] {
+                if let pairs = stringPairs(e) {
+                    env = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+                } else {
+                    envOK = false
+                }
+            }
+            guard let argv, envOK else { return nil }
+            return (argv, env)
+        }
+        return readArgv(entry).map { ($0, [:]) }
+    }
+
+    private func readArgv(_ entry: ConfigEntry) -> [String]? {
+        guard case .sequence(let sequence) = entry.value, !sequence.isEmpty else {
+            fail(entry.path, at: entry.value,
+                 "expected a list like [program, argument, ...], got \(describe(entry.value))")
+            return nil
+        }
+        let argv = sequence.enumerated().map { string($1, entry.path.index($0)) }
+        return argv.contains(nil) ? nil : argv.compactMap { $0 }
+    }
+
+    private func readHeartbeat(_ entry: ConfigEntry) -> HeartbeatCheck? {
+        guard let fields = fields(entry.value, entry.path, allowed: ["every", "grace"]) else { return nil }
+        let every = require("every", in: fields, entry.path, at: entry.keyNode.mark)
+            .flatMap { duration($0, positive: true) }
+        var grace: Duration? = .zero
+        if let e = fields["grace"] { grace = duration(e) }
+        guard let every, let grace else { return nil }
+        return HeartbeatCheck(every: every, grace: grace)
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import Yams
+
+/// Turns the text of a `vitals.yaml` into a validated `VitalsConfig`.
+///
+/// Every problem is reported, not only the first, each with its key path and
+/// the line and column it was found at (see `ConfigError`). The caller reads
+/// the file; the loader does no I/O.
+///
+/// Rules beyond the shape of each key:
+/// - names of services, groups and actions match `[A-Za-z0-9][A-Za-z0-9._-]*`;
+/// - a service has exactly one check: `http`, `tcp`, `exec` or `heartbeat`;
+/// - timing keys under `defaults:` apply to every service; the same keys on a
+///   service override them (`flapping:` key by key, `fall_window:` as a whole);
+/// - `depends_on` and group `members` name declared services, with no
+///   dependency cycles and no member listed twice in one group;
+/// - `on:` maps group event kinds (`GroupEventKind`) to declared actions;
+/// - groups default to `mode: active-passive` with `failback: manual` and
+///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`.
+public enum ConfigLoader {
+    /// Parses and validates `yaml`.
+    /// - Throws: `ConfigErrors` listing every problem, sorted by line.
+    public static func load(yaml: String) throws(ConfigErrors) -> VitalsConfig {
+        let document: ComposedYAML
+        switch ComposedYAML.compose(yaml) {
+        case .invalid(let error):
+            throw ConfigErrors([error])
+        case .composed(let composed):
+            document = composed
+        }
+        let reader = ConfigReader(document: document)
+        guard let root = document.root, !reader.isNull(root) else {
+            throw ConfigErrors([ConfigError(path: "", message: "configuration is empty", line: 1, column: 1)])
+        }
+        let config = reader.readConfig(root)
+        if let config, reader.errors.isEmpty { return config }
+        throw ConfigErrors(reader.errors)
+    }
+}
+
+// MARK: - Sections
+
+extension ConfigReader {
+    static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions"]
+    static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats"]
+    static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
+                             "fall_window", "flapping"]
+
+    static let invalidName = "invalid name; use letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit"
+
+    /// The whole file. Nil when anything was wrong (the reasons are in `errors`).
+    func readConfig(_ root: Node) -> VitalsConfig? {
+        guard let top = fields(root, .root, allowed: Self.topLevelKeys) else { return nil }
+        var config = VitalsConfig()
+        if let entry = top["agent"], let agent = readAgent(entry) { config.agent = agent }
+        if let entry = top["defaults"],
+           let fields = fields(entry.value, entry.path, allowed: Self.timingKeys, nullIsEmpty: true) {
+            config.defaults = readTiming(fields, base: ProbeTiming())
+        }
+
+        // Names first, so references can be checked whatever order the sections come in.
+        let serviceEntries = namedEntries(top["services"])
+        let actionEntries = namedEntries(top["actions"])
+        let serviceNames = serviceEntries.map(\.key)
+        let actionNames = actionEntries.map(\.key)
+
+        var dependencies: [String: [NameReference]] = [:]
+        for entry in serviceEntries {
+            let (service, refs) = readService(entry, defaults: config.defaults, serviceNames: serviceNames)
+            dependencies[entry.key] = refs
+            if let service { config.services.append(service) }
+        }
+        reportCycles(in: dependencies, order: serviceNames)
+
+        for entry in actionEntries {
+            if let action = readAction(entry) { config.actions.append(action) }
+        }
+        for entry in namedEntries(top["groups"]) {
+            if let group = readGroup(entry, serviceNames: serviceNames, actionNames: actionNames) {
+                config.groups.append(group)
+            }
+        }
+        return config
+    }
+
+    /// The entries of `services:`, `groups:` or `actions:`, names checked.
+    private func namedEntries(_ section: ConfigEntry?) -> [ConfigEntry] {
+        guard let section, let entries = entries(section.value, section.path, nullIsEmpty: true) else { return [] }
+        for entry in entries where !Self.isValidName(entry.key) {
+            fail(entry.path, at: entry.keyNode, Self.invalidName)
+        }
+        return entries
+    }
+
+    // MARK: agent
+
+    private func readAgent(_ entry: ConfigEntry) -> AgentSettings? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.agentKeys, nullIsEmpty: true) else {
+            return nil
+        }
+        let defaults = AgentSettings()
+        var listen = defaults.listen
+        if let item = fields["listen"] {
+            listen = readListen(item) ?? listen
+        }
+        let stateDir = fields["state_dir"].flatMap { string($0) } ?? defaults.stateDir
+        let tokenFile = fields["token_file"].flatMap { string($0) }
+        let logLevel = fields["log_level"].flatMap { oneOf($0, LogLevel.self) } ?? defaults.logLevel
+        let allowGet = fields["allow_get_heartbeats"].flatMap { bool($0) } ?? defaults.allowGetHeartbeats
+        return AgentSettings(listen: listen, stateDir: stateDir, tokenFile: tokenFile,
+                             logLevel: logLevel, allowGetHeartbeats: allowGet)
+    }
+
+    private func readListen(_ entry: ConfigEntry) -> [ListenAddress]? {
+        let expected = "expected host:port like 127.0.0.1:9310 or [::1]:9310"
+        func address(_ node: Node, _ path: ConfigPath) -> ListenAddress? {
+            if case .scalar(let scalar) = node, let address = ListenAddress.parse(scalar.string) { return address }
+            fail(path, at: node, "\(expected), got \(describe(node))")
+            return nil
+        }
+        if case .sequence(let sequence) = entry.value {
+            guard !sequence.isEmpty else {
+                fail(entry.path, at: entry.value, "expected at least one address")
+                return nil
+            }
+            let addresses = sequence.enumerated().map { address($1, entry.path.index($0)) }
+            return addresses.contains(nil) ? nil : addresses.compactMap { $0 }
+        }
+        return address(entry.value, entry.path).map { [$0] }
+    }
+
+    // MARK: timing
+
+    /// Timing keys present in `fields`, applied over `base`.
+    func readTiming(_ fields: ConfigFields, base: ProbeTiming) -> ProbeTiming {
+        var timing = base
+        if let e = fields["interval"], let v = duration(e, atLeast: .milliseconds(100)) { timing.interval = v }
+        if let e = fields["timeout"], let v = duration(e, positive: true) { timing.timeout = v }
+        if let e = fields["rise"], let v = wholeNumber(e, min: 1, max: 100) { timing.rise = v }
+        if let e = fields["fall"], let v = wholeNumber(e, min: 1, max: 100) { timing.fall = v }
+        if let e = fields["jitter"], let v = duration(e) { timing.jitter = v }
+        if let e = fields["fast_interval"], let v = duration(e, atLeast: .milliseconds(100)) {
+            timing.fastInterval = v
+        }
+        if let e = fields["start_period"], let v = duration(e) { timing.startPeriod = v }
+        if let e = fields["fall_window"], let v = readFallWindow(e) { timing.fallWindow = v }
+        if let e = fields["flapping"], let v = readFlapping(e, base: base.flapping) { timing.flapping = v }
+        return timing
+    }
+
+    private func readFallWindow(_ entry: ConfigEntry) -> FallWindow? {
+        guard let fields = fields(entry.value, entry.path, allowed: ["failures", "probes"]) else { return nil }
+        let failuresEntry = require("failures", in: fields, entry.path, at: entry.keyNode.mark)
+        let probesEntry = require("probes", in: fields, entry.path, at: entry.keyNode.mark)
+        let failures = failuresEntry.flatMap { wholeNumber($0, min: 1) }
+        let probes = probesEntry.flatMap { wholeNumber($0, min: 1, max: 64) }
+        guard let failures, let probes, let failuresEntry else { return nil }
+        guard failures <= probes else {
+            fail(failuresEntry.path, at: failuresEntry.value,
+                 "must not exceed probes (\(probes)), got \(describe(failuresEntry.value))")
+            return nil
+        }
+        return FallWindow(failures: failures, probes: probes)
+    }
+
+    private func readFlapping(_ entry: ConfigEntry, base: FlapPolicy) -> FlapPolicy? {
+        guard let fields = fields(entry.value, entry.path, allowed: ["changes", "window", "settle"]) else {
+            return nil
+        }
+        var policy = base
+        var ok = true
+        if let e = fields["changes"] {
+            if let v = wholeNumber(e, min: 0, max: 1000) { policy.changes = v } else { ok = false }
+        }
+        if let e = fields["window"] {
+            if let v = duration(e, positive: true) { policy.window = v } else { ok = false }
+        }
+        if let e = fields["settle"] {
+            if let v = duration(e) { policy.settle = v } else { ok = false }
+        }
+        return ok ? policy : nil
+    }
+
+    // MARK: references
+
+    /// A name used as a reference, with where it was written.
+    struct NameReference {
+        let name: String
+        let node: Node
+        let path: ConfigPath
+    }
+
+    /// Reports a reference to an undeclared name, suggesting the nearest declared one.
+    func checkReference(_ name: String, kind: String, declared: [String], at path: ConfigPath, node: Node) -> Bool {
+        if declared.contains(name) { return true }
+        if let near = Self.nearest(to: name, in: declared) {
+            fail(path, at: node, "unknown \(kind) \"\(name)\", did you mean \"\(near)\"?")
+        } else {
+            fail(path, at: node, "unknown \(kind) \"\(name)\"")
+        }
+        return false
+    }
+
+    /// `depends_on:` of one service: the references to known services, each
+    /// once, and whether every item was good.
+    func readDependsOn(_ entry: ConfigEntry, serviceNames: [String]) -> (refs: [NameReference], ok: Bool) {
+        guard let items = stringList(entry) else { return ([], false) }
+        var refs: [NameReference] = []
+        var ok = true
+        for (name, node, path) in items {
+            guard checkReference(name, kind: "service", declared: serviceNames, at: path, node: node) else {
+                ok = false
+                continue
+            }
+            if refs.contains(where: { $0.name == name }) {
+                fail(path, at: node, "\"\(name)\" is listed twice")
+                ok = false
+                continue
+            }
+            refs.append(NameReference(name: name, node: node, path: path))
+        }
+        return (refs, ok)
+    }
+
+    /// Reports each dependency cycle once, at the reference that closes it,
+    /// as the path from the first service (in file order) around to itself.
+    private func reportCycles(in graph: [String: [NameReference]], order: [String]) {
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        var stack: [String] = []
+
+        func visit(_ name: String) {
+            marks[name] = .visiting
+            stack.append(name)
+            for ref in graph[name] ?? [] {
+                switch marks[ref.name] {
+                case .visiting:
+                    let start = stack.lastIndex(of: ref.name) ?? 0
+                    let cycle = (stack[start...] + [ref.name]).joined(separator: " -> ")
+                    fail(ref.path, at: ref.node, "dependency cycle: \(cycle)")
+                case .done:
+                    break
+                case nil:
+                    visit(ref.name)
+                }
+            }
+            stack.removeLast()
+            marks[name] = .done
+        }
+
+        for name in order where marks[name] == nil {
+            visit(name)
+        }
+    }
+}

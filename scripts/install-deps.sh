@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vitals needs, only when it is missing.
+#   scripts/install-deps.sh            build dependencies (libcurl headers)
+#   scripts/install-deps.sh test       + peers the integration tests start (openssl)
+#   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
+set -euo pipefail
+
+want=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+need() { for p in "$@"; do have_pkg "$p" || want+=("$p"); done; }
+
+command -v pkg-config >/dev/null || want+=(pkg-config)
+pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
+for extra in "$@"; do
+  case "$extra" in
+    test)  need openssl ca-certificates ;;
+    bench) need nginx-light wrk ;;
+    *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
+  esac
+done
+
+[ ${#want[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${want[*]}" >&2
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: need ${want[*]} but apt-get is not available; install them by hand" >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
