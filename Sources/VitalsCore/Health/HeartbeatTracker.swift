@@ -1,0 +1,201 @@
+import Foundation
+
+/// What a pushed heartbeat reports.
+public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The job finished well.
+    case success
+    /// The job began a run; it is expected to report success or fail later.
+    case start
+    /// The job reports that it failed.
+    case fail
+}
+
+/// The health of one `heartbeat` service: the service pushes beats, and a
+/// missed deadline marks it down. Pure: every input carries its own time.
+///
+/// Rules:
+///
+/// - **Deadline.** `deadline = (lastBeat ?? startedAt) + every + grace`, where
+///   `lastBeat` is the last completed run reported (a success or a fail beat;
+///   a start beat does not move it). A `tick` later than the deadline makes
+///   the service `down`: "no heartbeat for 1m12s", or "no heartbeat since
+///   start (1m12s)" when none has arrived since tracking began.
+/// - **Success** makes the service `up` at once: a heartbeat is itself the
+///   proof of life, so there is no `rise`.
+/// - **Fail** makes it `down` at once: "job reported failure (exit 2, after
+///   12s)". A success beat with a non-zero exit status counts as a fail
+///   (as a wrapper script reporting `$?` would mean it).
+/// - **Start** records `runningSince` and changes no state; the run's duration
+///   is taken from it when the finishing beat brings none.
+/// - **Unknown** until the first success or fail beat, or the first missed
+///   deadline. A `lastBeat` restored after a restart only moves the deadline:
+///   the state it had is not known here, so it starts `unknown` again.
+/// - **Maintenance** works as in `HealthTracker`: beats and deadlines are
+///   still decided underneath, and turning it off reports what they imply.
+///
+/// Heartbeats have no flapping detection: a job that alternates success and
+/// failure is reported as it goes.
+public struct HeartbeatTracker: Sendable {
+    public let service: String
+    public let check: HeartbeatCheck
+    /// When tracking began; with no beat yet, the first deadline counts from here.
+    public let startedAt: Date
+
+    public private(set) var state: HealthState = .unknown
+    /// When `state` last changed (or `startedAt`).
+    public private(set) var since: Date
+    /// Why the service is in `state`.
+    public private(set) var reason: String
+    /// Which rule decided `state`: "heartbeat", "failure report", "heartbeat deadline", "maintenance".
+    public private(set) var decidingRule: String
+    /// The last completed run reported (success or fail). Persist it across restarts.
+    public private(set) var lastBeat: Date?
+    /// When the job reported `start` for a run that has not finished yet.
+    public private(set) var runningSince: Date?
+    /// The exit status of the last completed run, when it was reported.
+    public private(set) var lastExitStatus: Int?
+    /// How long the last completed run took: as reported, or from its start beat.
+    public private(set) var lastDuration: Duration?
+    /// Success beats in a row.
+    public private(set) var consecutiveSuccesses = 0
+    /// Fail beats and missed deadlines in a row.
+    public private(set) var consecutiveFailures = 0
+
+    /// The time after which a `tick` marks the service down if no run completes.
+    public var deadline: Date {
+        (lastBeat ?? startedAt).adding(check.every).adding(check.grace)
+    }
+
+    /// The state the beats imply, beneath any `maintenance`.
+    public var underlyingState: HealthState { underlying.state }
+    public var isInMaintenance: Bool { inMaintenance }
+
+    private struct Verdict: Sendable {
+        var state: HealthState
+        var reason: String
+        var rule: String
+    }
+
+    private var underlying: Verdict
+    private var inMaintenance = false
+
+    public init(service: String, check: HeartbeatCheck, startedAt: Date, lastBeat: Date? = nil) {
+        self.service = service
+        self.check = check
+        self.startedAt = startedAt
+        self.lastBeat = lastBeat
+        underlying = Verdict(state: .unknown, reason: "no heartbeat yet", rule: "awaiting first heartbeat")
+        since = startedAt
+        reason = underlying.reason
+        decidingRule = underlying.rule
+    }
+
+    // MARK: Inputs
+
+    /// Records one pushed beat at `now`. `duration` and `exitStatus` are as
+    /// the job reported them (finishing beats only).
+    public mutating func beat(_ kind: BeatKind, at now: Date, duration: Duration? = nil,
+                              exitStatus: Int? = nil) -> HealthTransition? {
+        let failed: Bool
+        switch kind {
+        case .start:
+            runningSince = now
+            return nil
+        case .success:
+            failed = (exitStatus ?? 0) != 0
+        case .fail:
+            failed = true
+        }
+
+        let took = duration ?? runningSince.map { now.duration(since: $0) }
+        runningSince = nil
+        lastBeat = now
+        lastExitStatus = exitStatus
+        lastDuration = took
+
+        if failed {
+            consecutiveFailures += 1
+            consecutiveSuccesses = 0
+            var details: [String] = []
+            if let exitStatus { details.append("exit \(exitStatus)") }
+            if let took { details.append("after \(DurationText.format(took))") }
+            let why = details.isEmpty ? "job reported failure"
+                : "job reported failure (\(details.joined(separator: ", ")))"
+            return decide(Verdict(state: .down, reason: why, rule: "failure report"), at: now)
+        }
+        consecutiveSuccesses += 1
+        consecutiveFailures = 0
+        let why = took.map { "job succeeded in \(DurationText.format($0))" } ?? "heartbeat received"
+        return decide(Verdict(state: .up, reason: why, rule: "heartbeat"), at: now)
+    }
+
+    /// Marks the service down once `now` is past `deadline`. Returns nil when
+    /// the deadline has not passed or the service is already down.
+    public mutating func tick(at now: Date) -> HealthTransition? {
+        guard now > deadline else { return nil }
+        switch underlying.state {
+        case .down:
+            return nil
+        case .unknown, .up, .degraded, .maintenance, .flapping:
+            break
+        }
+        consecutiveFailures += 1
+        consecutiveSuccesses = 0
+        let why: String
+        if let lastBeat {
+            why = "no heartbeat for \(DurationText.format(now.duration(since: lastBeat)))"
+        } else {
+            why = "no heartbeat since start (\(DurationText.format(now.duration(since: startedAt))))"
+        }
+        return decide(Verdict(state: .down, reason: why, rule: "heartbeat deadline"), at: now)
+    }
+
+    /// Puts the service in or out of maintenance, as `HealthTracker.setMaintenance` does.
+    public mutating func setMaintenance(_ on: Bool, reason: String, at now: Date) -> HealthTransition? {
+        let operatorReason = reason.isEmpty ? "maintenance" : reason
+        switch (inMaintenance, on) {
+        case (true, true):
+            self.reason = operatorReason
+            return nil
+        case (false, false):
+            return nil
+        case (false, true):
+            inMaintenance = true
+            return publish(.maintenance, reason: operatorReason, rule: "maintenance", at: now)
+        case (true, false):
+            inMaintenance = false
+            return publish(underlying.state, reason: "maintenance ended; \(underlying.reason)",
+                           rule: underlying.rule, at: now)
+        }
+    }
+
+    // MARK: Rules
+
+    /// Adopts a new underlying verdict and reports it unless maintenance hides it.
+    /// A verdict for the state the service is already in returns nil but
+    /// refreshes the reason: each beat is a complete fact, so the latest one
+    /// ("job reported failure (exit 3)" after "exit 2") is the better explanation.
+    private mutating func decide(_ verdict: Verdict, at now: Date) -> HealthTransition? {
+        let changed = verdict.state != underlying.state
+        underlying = verdict
+        if inMaintenance { return nil }
+        guard changed else {
+            reason = verdict.reason
+            decidingRule = verdict.rule
+            return nil
+        }
+        return publish(verdict.state, reason: verdict.reason, rule: verdict.rule, at: now)
+    }
+
+    private mutating func publish(_ next: HealthState, reason: String, rule: String, at now: Date) -> HealthTransition? {
+        guard next != state else { return nil }
+        let transition = HealthTransition(service: service, from: state, to: next, at: now, reason: reason,
+                                          rule: rule, consecutiveSuccesses: consecutiveSuccesses,
+                                          consecutiveFailures: consecutiveFailures)
+        state = next
+        since = now
+        self.reason = reason
+        decidingRule = rule
+        return transition
+    }
+}
