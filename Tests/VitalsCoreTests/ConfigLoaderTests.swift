@@ -201,7 +201,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(db.timing.fastInterval == .milliseconds(250))
 
         let disk = try #require(config.service(named: "disk"))
-        #expect(disk.check == .exec(ExecCheck(argv: ["/usr/lib/nagios/plugins/check_disk", "-w", "20%", "-p", "/"])))
+        #expect(disk.check == .exec(ExecCheck(argv: ["./etc/scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
         #expect(disk.timing.timeout == .seconds(10))
         let backup = try #require(config.service(named: "nightly-backup"))
         #expect(backup.check == .heartbeat(HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))))

@@ -26,4 +26,9 @@ int vitals_fcntl_setfl(int fd, int flags);
 int vitals_fcntl_getfl(int fd);
 int vitals_set_child_subreaper(void);
 
+/* Exec probes (VitalsProbe): close inherited descriptors in the child, and a
+ * pollable descriptor that turns readable when a child exits (Linux 5.3+). */
+int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+int vitals_pidfd_open(pid_t pid);
+
 #endif

@@ -37,15 +37,45 @@ public struct AgentSettings: Sendable, Equatable {
     public var logLevel: LogLevel
     /// Whether heartbeats may be sent with GET (for tools that can only GET).
     public var allowGetHeartbeats: Bool
+    /// `isolation:` — when the agent assumes it is the one cut off and holds
+    /// every automatic failover.
+    public var isolation: IsolationSettings
 
     public init(listen: [ListenAddress] = [.init(host: "127.0.0.1", port: 9310)],
                 stateDir: String = "./.vitals", tokenFile: String? = nil,
-                logLevel: LogLevel = .info, allowGetHeartbeats: Bool = false) {
+                logLevel: LogLevel = .info, allowGetHeartbeats: Bool = false,
+                isolation: IsolationSettings = .init()) {
         self.listen = listen
         self.stateDir = stateDir
         self.tokenFile = tokenFile ?? (stateDir as NSString).appendingPathComponent("token")
         self.logLevel = logLevel
         self.allowGetHeartbeats = allowGetHeartbeats
+        self.isolation = isolation
+    }
+}
+
+/// `agent.isolation: { enabled: true, share: 50%, window: 5s, witness: gateway }` —
+/// the isolation guard (`IsolationGuard`). The agent holds every automatic
+/// failover while it believes it is the one cut off: when at least `share` of
+/// the probed services (and never fewer than two) go from serving to down or
+/// flapping within `window`, or when the `witness` service is down or flapping.
+public struct IsolationSettings: Sendable, Equatable {
+    /// Whether the guard judges at all. Default true.
+    public var enabled: Bool
+    /// Fraction of the probed services (0 < share <= 1) that must fail together.
+    /// Default 0.5 (50%).
+    public var share: Double
+    /// How close together those failures must be: "one probe round". Default 5s.
+    public var window: Duration
+    /// A service (usually the gateway or a peer) that only fails when this
+    /// agent is cut off. Default none.
+    public var witness: String?
+
+    public init(enabled: Bool = true, share: Double = 0.5, window: Duration = .seconds(5), witness: String? = nil) {
+        self.enabled = enabled
+        self.share = share
+        self.window = window
+        self.witness = witness
     }
 }
 
@@ -379,6 +409,14 @@ public enum GroupEventKind: String, Sendable, Equatable, CaseIterable, Hashable 
     case memberRemoved = "member_removed"
     case failoverSuppressed = "failover_suppressed"
     case isolated
+    /// The isolation guard no longer believes the agent is cut off.
+    case isolationEnded = "isolation_ended"
+    /// The first choice of active member(s) after a fresh start.
+    case activated
+    /// An operator paused automatic decisions for the group.
+    case held
+    /// An operator resumed automatic decisions for the group.
+    case released
 }
 
 /// One entry under `actions:`.

@@ -1,0 +1,165 @@
+import Foundation
+import VitalsCore
+import VitalsHTTP
+
+/// The agent's HTTP API: status documents for operators, load balancers and
+/// scripts, and the token-protected write endpoints (heartbeats).
+///
+/// Reads serve bytes that `StatusView` rendered once per change; writes go
+/// to `AgentState`, the one owner of state. Every error is a JSON document
+/// with a message.
+public struct StatusAPI: HTTPHandler {
+    private let state: AgentState
+    private let view: StatusView
+    private let token: BearerToken
+    private let allowGetHeartbeats: Bool
+    private let clock: any VitalsClock
+
+    public init(state: AgentState, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
+                clock: any VitalsClock) {
+        self.state = state
+        self.view = view
+        self.token = token
+        self.allowGetHeartbeats = allowGetHeartbeats
+        self.clock = clock
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let segments = request.pathSegments
+        switch segments.first {
+        case "healthz" where segments.count == 1:
+            return read(request) { healthz() }
+        case "v1":
+            return v1(request, Array(segments.dropFirst()))
+        default:
+            return .error(status: .notFound, message: "no such path: \(request.path)")
+        }
+    }
+
+    private func v1(_ request: HTTPRequest, _ path: [String]) -> HTTPResponse {
+        switch (path.first, path.count) {
+        case ("status", 1):
+            return read(request) { document(.status) }
+        case ("services", 1):
+            return read(request) { document(.services) }
+        case ("services", 2):
+            return read(request) { document(.service(path[1]), missing: "no such service: \(path[1])") }
+        case ("services", 3) where path[2] == "explain":
+            return read(request) { document(.explain(path[1]), missing: "no such service: \(path[1])") }
+        case ("services", 3) where path[2] == "up":
+            return read(request) { up(path[1], strict: request.queryValue("strict") == "1") }
+        case ("groups", 1):
+            return read(request) { document(.groups) }
+        case ("groups", 2):
+            return read(request) { document(.group(path[1]), missing: "no such group: \(path[1])") }
+        case ("heartbeat", 2), ("heartbeat", 3):
+            let methods: [HTTPMethod] = allowGetHeartbeats ? [.post, .get] : [.post]
+            guard methods.contains(request.method) else { return notAllowed(methods) }
+            if let denied = authorize(request) { return denied }
+            return heartbeat(path[1], suffix: path.count == 3 ? path[2] : nil, request: request)
+        default:
+            return .error(status: .notFound, message: "no such path: \(request.path)")
+        }
+    }
+
+    // MARK: Reads
+
+    private func read(_ request: HTTPRequest, _ answer: () -> HTTPResponse) -> HTTPResponse {
+        switch request.method {
+        case .get, .head:
+            return answer()
+        default:
+            return notAllowed([.get, .head])
+        }
+    }
+
+    private func document(_ doc: StatusView.Document, missing: String = "not found") -> HTTPResponse {
+        guard let body = view.body(doc) else { return .error(status: .notFound, message: missing) }
+        return .json(body: body)
+    }
+
+    private func healthz() -> HTTPResponse {
+        let snapshot = state.snapshot()
+        if !snapshot.firstRoundComplete {
+            return .json(status: .serviceUnavailable,
+                         body: #"{"status":"starting","message":"waiting for the first round of probes"}"# + "\n")
+        }
+        return .json(body: #"{"status":"ok"}"# + "\n")
+    }
+
+    private func up(_ name: String, strict: Bool) -> HTTPResponse {
+        guard let health = state.health(of: name) else {
+            return .error(status: .notFound, message: "no such service: \(name)")
+        }
+        let serving = strict ? health.state == .up : health.state.isServing
+        return .text(status: serving ? .ok : .serviceUnavailable, body: health.state.rawValue + "\n")
+    }
+
+    // MARK: Writes
+
+    private func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
+        var kind = BeatKind.success
+        var exitStatus: Int?
+        switch suffix {
+        case nil: break
+        case "start": kind = .start
+        case "fail": kind = .fail
+        case let text?:
+            guard let code = Int(text), (0...255).contains(code) else {
+                return .error(status: .notFound,
+                              message: "no such heartbeat endpoint: \(text) (use start, fail or an exit status 0-255)")
+            }
+            exitStatus = code
+            kind = code == 0 ? .success : .fail
+        }
+        var duration: Duration?
+        if let text = request.queryValue("duration") {
+            guard let parsed = DurationText.parse(text) else {
+                return .error(status: .badRequest, message: "duration: expected a duration like 250ms, 2s, 1m, got \"\(text)\"")
+            }
+            duration = parsed
+        }
+        switch state.beat(kind, for: name, duration: duration, exitStatus: exitStatus) {
+        case .success(let receipt):
+            let body = #"{"service":"# + jsonString(receipt.service)
+                + #","beat":"# + jsonString(receipt.kind.rawValue)
+                + #","state":"# + jsonString(receipt.state.rawValue)
+                + #","deadline":"# + jsonString(JSONTime.string(receipt.deadline)) + "}\n"
+            return .json(body: body)
+        case .failure(.unknownService(let name)):
+            return .error(status: .notFound, message: "no such service: \(name)")
+        case .failure(.notAHeartbeatService(let name, let kind)):
+            return .error(status: .conflict, message: "service \(name) is a \(kind) check, not a heartbeat service")
+        }
+    }
+
+    private func authorize(_ request: HTTPRequest) -> HTTPResponse? {
+        guard let header = request.headers["Authorization"] else {
+            return unauthorized("missing Authorization: Bearer token")
+        }
+        let prefix = "Bearer "
+        guard header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()),
+              token.matches(String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)) else {
+            return unauthorized("wrong token")
+        }
+        return nil
+    }
+
+    private func unauthorized(_ message: String) -> HTTPResponse {
+        var response = HTTPResponse.error(status: .unauthorized, message: message)
+        response.headers.replaceOrAdd(name: "WWW-Authenticate", value: #"Bearer realm="vitals""#)
+        return response
+    }
+
+    private func notAllowed(_ methods: [HTTPMethod]) -> HTTPResponse {
+        let allow = methods.map(\.rawValue).joined(separator: ", ")
+        var response = HTTPResponse.error(status: .methodNotAllowed, message: "method not allowed; use \(allow)")
+        response.headers.replaceOrAdd(name: "Allow", value: allow)
+        return response
+    }
+
+    private func jsonString(_ s: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import VitalsCore
+
+/// Reads a configuration file from disk and validates it.
+public enum ConfigFile {
+    /// Why a configuration file could not be used. Its description lists every
+    /// error, one a line, each prefixed with the file path.
+    public struct Failure: Error, CustomStringConvertible {
+        public var path: String
+        public var errors: [String]
+        public var description: String {
+            errors.map { "\(path): \($0)" }.joined(separator: "\n")
+        }
+    }
+
+    public static func load(path: String) -> Result<VitalsConfig, Failure> {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? "\(error.localizedDescription)"
+            let exists = FileManager.default.fileExists(atPath: path)
+            return .failure(Failure(path: path, errors: [exists ? "cannot read: \(reason)" : "no such file"]))
+        }
+        do {
+            return .success(try ConfigLoader.load(yaml: text))
+        } catch {
+            return .failure(Failure(path: path, errors: error.errors.map(\.description)))
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import VitalsCore
+
+/// One service's health, whichever way it is tracked: probed (state-based)
+/// or pushed (heartbeat-based).
+public enum ServiceHealth: Sendable {
+    case probed(HealthTracker)
+    case heartbeat(HeartbeatTracker)
+
+    init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil) {
+        switch service.check {
+        case .heartbeat(let check):
+            self = .heartbeat(HeartbeatTracker(service: service.name, check: check,
+                                               startedAt: startedAt, lastBeat: lastBeat))
+        case .http, .tcp, .exec:
+            self = .probed(HealthTracker(service: service.name, timing: service.timing, startedAt: startedAt))
+        }
+    }
+
+    public var state: HealthState {
+        switch self {
+        case .probed(let t): t.state
+        case .heartbeat(let t): t.state
+        }
+    }
+
+    public var since: Date {
+        switch self {
+        case .probed(let t): t.since
+        case .heartbeat(let t): t.since
+        }
+    }
+
+    public var reason: String {
+        switch self {
+        case .probed(let t): t.reason
+        case .heartbeat(let t): t.reason
+        }
+    }
+
+    public var decidingRule: String {
+        switch self {
+        case .probed(let t): t.decidingRule
+        case .heartbeat(let t): t.decidingRule
+        }
+    }
+
+    public var consecutiveSuccesses: Int {
+        switch self {
+        case .probed(let t): t.consecutiveSuccesses
+        case .heartbeat(let t): t.consecutiveSuccesses
+        }
+    }
+
+    public var consecutiveFailures: Int {
+        switch self {
+        case .probed(let t): t.consecutiveFailures
+        case .heartbeat(let t): t.consecutiveFailures
+        }
+    }
+
+    mutating func tick(at now: Date) -> HealthTransition? {
+        switch self {
+        case .probed(var t):
+            let change = t.tick(at: now)
+            self = .probed(t)
+            return change
+        case .heartbeat(var t):
+            let change = t.tick(at: now)
+            self = .heartbeat(t)
+            return change
+        }
+    }
+
+    mutating func setMaintenance(_ on: Bool, reason: String, at now: Date) -> HealthTransition? {
+        switch self {
+        case .probed(var t):
+            let change = t.setMaintenance(on, reason: reason, at: now)
+            self = .probed(t)
+            return change
+        case .heartbeat(var t):
+            let change = t.setMaintenance(on, reason: reason, at: now)
+            self = .heartbeat(t)
+            return change
+        }
+    }
+}

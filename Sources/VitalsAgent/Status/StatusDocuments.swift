@@ -1,0 +1,118 @@
+import Foundation
+import VitalsCore
+
+// The JSON the status API serves. Field names are part of the API: they are
+// documented in the README and only ever gain siblings.
+
+struct StatusDocument: Encodable {
+    var agent: AgentStatus
+    var services: [ServiceStatus]
+    var groups: [GroupStatus]
+}
+
+struct AgentStatus: Encodable {
+    var version: String
+    var startedAt: String
+    var uptimeSeconds: Int
+    var configPath: String
+    /// False until every probed service has reported once.
+    var ready: Bool
+    var counts: Counts
+
+    struct Counts: Encodable {
+        var services: Int
+        var groups: Int
+        var up: Int
+        var degraded: Int
+        var down: Int
+        var unknown: Int
+        var maintenance: Int
+        var flapping: Int
+    }
+}
+
+struct ServiceStatus: Encodable {
+    var name: String
+    var kind: String
+    /// What is checked: a URL, host:port, a plugin path, or "push".
+    var target: String
+    var state: HealthState
+    var since: String
+    var reason: String
+    var rule: String
+    var consecutiveSuccesses: Int
+    var consecutiveFailures: Int
+    var lastProbeAt: String?
+    var latencyMs: Double?
+    var dependsOn: [String]
+    var heartbeat: HeartbeatStatus?
+
+    struct HeartbeatStatus: Encodable {
+        var every: String
+        var grace: String
+        var lastBeat: String?
+        var deadline: String
+        var runningSince: String?
+        var lastExitStatus: Int?
+        var lastDurationMs: Double?
+    }
+}
+
+struct ExplainDocument: Encodable {
+    var service: ServiceStatus
+    /// The rules that decide this service's state, with their settings.
+    var rules: Rules
+    /// The last probe results, oldest first.
+    var recent: [ResultEntry]
+
+    struct Rules: Encodable {
+        var interval: String
+        var fastInterval: String
+        var timeout: String
+        var rise: Int
+        var fall: Int
+        var fallWindow: String?
+        var startPeriod: String
+        var flapping: String
+    }
+
+    struct ResultEntry: Encodable {
+        var time: String
+        var outcome: ProbeOutcome
+        var latencyMs: Double?
+        var reason: String
+    }
+}
+
+struct GroupStatus: Encodable {
+    var name: String
+    var mode: String
+    /// up: every member serving; degraded: some; down: none.
+    var state: String
+    var members: [Member]
+    var serving: [String]
+
+    struct Member: Encodable {
+        var name: String
+        var state: HealthState
+        var reason: String
+    }
+}
+
+struct ServiceList: Encodable {
+    var services: [ServiceStatus]
+}
+
+struct GroupList: Encodable {
+    var groups: [GroupStatus]
+}
+
+enum JSONTime {
+    static func string(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}
+
+extension Duration {
+    var jsonMilliseconds: Double { (seconds * 1_000_000).rounded() / 1000 }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Synchronization
+import VitalsCore
+import VitalsHTTP
+
+/// Renders the status documents from the agent's state, once per change, and
+/// serves the same bytes to every request until the state changes again.
+///
+/// A flood of GETs never touches the decision path: it reads cached bytes.
+/// A state change (a transition, a heartbeat, maintenance) is visible at once;
+/// fields that move with every probe (last probe time, latency) are
+/// re-rendered at most every `refreshInterval`.
+public final class StatusView: Sendable {
+    /// What can be asked for.
+    public enum Document: Hashable, Sendable {
+        case status
+        case services
+        case service(String)
+        case explain(String)
+        case groups
+        case group(String)
+    }
+
+    private struct Cache {
+        var version: UInt64 = .max
+        var stateVersion: UInt64 = .max
+        var renderedAt: Date = .distantPast
+        var bodies: [Document: HTTPBody] = [:]
+    }
+
+    private let state: AgentState
+    private let clock: any VitalsClock
+    private let refreshInterval: Duration
+    private let cache = Mutex(Cache())
+    private let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    public init(state: AgentState, clock: any VitalsClock, refreshInterval: Duration = .milliseconds(250)) {
+        self.state = state
+        self.clock = clock
+        self.refreshInterval = refreshInterval
+    }
+
+    /// The rendered document, or nil when it names a service or group that does not exist.
+    public func body(_ document: Document) -> HTTPBody? {
+        let now = clock.now()
+        let version = state.version
+        let stateVersion = state.stateVersion
+        return cache.withLock { cache in
+            let stale = cache.version != version
+                && (cache.stateVersion != stateVersion || now.duration(since: cache.renderedAt) >= refreshInterval)
+            if stale {
+                cache.bodies.removeAll(keepingCapacity: true)
+                cache.version = version
+                cache.stateVersion = stateVersion
+                cache.renderedAt = now
+            }
+            if let body = cache.bodies[document] { return body }
+            guard let body = render(document, snapshot: state.snapshot(), now: now) else { return nil }
+            cache.bodies[document] = body
+            return body
+        }
+    }
+
+    private func render(_ document: Document, snapshot: AgentState.Snapshot, now: Date) -> HTTPBody? {
+        let services = snapshot.services
+        func serviceStatus(named name: String) -> ServiceStatus? {
+            services.first { $0.config.name == name }.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+        }
+        let data: Data?
+        switch document {
+        case .status:
+            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+            data = try? encoder.encode(StatusDocument(
+                agent: Self.agentStatus(snapshot, services: all, now: now),
+                services: all,
+                groups: snapshot.config.groups.map { Self.groupStatus($0, all) }))
+        case .services:
+            data = try? encoder.encode(ServiceList(services: services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }))
+        case .service(let name):
+            guard let status = serviceStatus(named: name) else { return nil }
+            data = try? encoder.encode(status)
+        case .explain(let name):
+            guard let entry = services.first(where: { $0.config.name == name }) else { return nil }
+            data = try? encoder.encode(Self.explain(entry.config, entry.health, entry.lastProbe))
+        case .groups:
+            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+            data = try? encoder.encode(GroupList(groups: snapshot.config.groups.map { Self.groupStatus($0, all) }))
+        case .group(let name):
+            guard let group = snapshot.config.group(named: name) else { return nil }
+            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+            data = try? encoder.encode(Self.groupStatus(group, all))
+        }
+        guard var bytes = data.map(Array.init) else { return nil }
+        bytes.append(UInt8(ascii: "\n"))
+        return HTTPBody(bytes: bytes)
+    }
+
+    static func agentStatus(_ snapshot: AgentState.Snapshot, services: [ServiceStatus], now: Date) -> AgentStatus {
+        func count(_ s: HealthState) -> Int { services.lazy.filter { $0.state == s }.count }
+        return AgentStatus(
+            version: VitalsVersion.current,
+            startedAt: JSONTime.string(snapshot.startedAt),
+            uptimeSeconds: max(0, Int(now.timeIntervalSince(snapshot.startedAt))),
+            configPath: snapshot.configPath,
+            ready: snapshot.firstRoundComplete,
+            counts: .init(services: services.count, groups: snapshot.config.groups.count,
+                          up: count(.up), degraded: count(.degraded), down: count(.down),
+                          unknown: count(.unknown), maintenance: count(.maintenance), flapping: count(.flapping)))
+    }
+
+    static func target(of check: Check) -> String {
+        switch check {
+        case .http(let http): http.url
+        case .tcp(let tcp): tcp.host.contains(":") ? "[\(tcp.host)]:\(tcp.port)" : "\(tcp.host):\(tcp.port)"
+        case .exec(let exec): exec.argv.first ?? ""
+        case .heartbeat: "push"
+        }
+    }
+
+    static func serviceStatus(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ServiceStatus {
+        var heartbeat: ServiceStatus.HeartbeatStatus?
+        if case .heartbeat(let tracker) = health {
+            heartbeat = .init(every: DurationText.format(tracker.check.every),
+                              grace: DurationText.format(tracker.check.grace),
+                              lastBeat: tracker.lastBeat.map(JSONTime.string),
+                              deadline: JSONTime.string(tracker.deadline),
+                              runningSince: tracker.runningSince.map(JSONTime.string),
+                              lastExitStatus: tracker.lastExitStatus,
+                              lastDurationMs: tracker.lastDuration?.jsonMilliseconds)
+        }
+        return ServiceStatus(
+            name: config.name, kind: config.check.kind, target: target(of: config.check),
+            state: health.state, since: JSONTime.string(health.since), reason: health.reason,
+            rule: health.decidingRule, consecutiveSuccesses: health.consecutiveSuccesses,
+            consecutiveFailures: health.consecutiveFailures,
+            lastProbeAt: lastProbe.map { JSONTime.string($0.time) },
+            latencyMs: lastProbe?.latency?.jsonMilliseconds,
+            dependsOn: config.dependsOn, heartbeat: heartbeat)
+    }
+
+    static func explain(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ExplainDocument {
+        let t = config.timing
+        let recent: [ProbeResult]
+        switch health {
+        case .probed(let tracker): recent = tracker.recentResults
+        case .heartbeat: recent = []
+        }
+        return ExplainDocument(
+            service: serviceStatus(config, health, lastProbe),
+            rules: .init(interval: DurationText.format(t.interval),
+                         fastInterval: DurationText.format(t.effectiveFastInterval),
+                         timeout: DurationText.format(t.timeout), rise: t.rise, fall: t.fall,
+                         fallWindow: t.fallWindow.map { "\($0.failures) failures within the last \($0.probes) probes" },
+                         startPeriod: DurationText.format(t.startPeriod),
+                         flapping: t.flapping.changes == 0 ? "off"
+                             : "more than \(t.flapping.changes) changes within \(DurationText.format(t.flapping.window)), settle \(DurationText.format(t.flapping.settle))"),
+            recent: recent.map { .init(time: JSONTime.string($0.time), outcome: $0.outcome,
+                                       latencyMs: $0.latency?.jsonMilliseconds, reason: $0.reason) })
+    }
+
+    static func groupStatus(_ group: GroupConfig, _ services: [ServiceStatus]) -> GroupStatus {
+        let members = group.members.map { name in
+            let s = services.first { $0.name == name }
+            return GroupStatus.Member(name: name, state: s?.state ?? .unknown, reason: s?.reason ?? "")
+        }
+        let serving = members.filter { $0.state.isServing }.map(\.name)
+        let state = serving.isEmpty ? "down" : serving.count == members.count ? "up" : "degraded"
+        return GroupStatus(name: group.name, mode: group.mode.name, state: state, members: members, serving: serving)
+    }
+}

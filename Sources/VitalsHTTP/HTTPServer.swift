@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystem
+import Synchronization
+
+/// A small, strict HTTP/1.1 server: POSIX sockets, one epoll event-loop
+/// thread, requests handed to an `HTTPHandler`.
+///
+/// ```swift
+/// let server = HTTPServer(configuration: .init(listenAddresses: [.loopbackIPv4(port: 0)]), handler: handler)
+/// try server.start()
+/// print(server.localAddresses)   // [127.0.0.1:41234]
+/// server.stop()
+/// ```
+///
+/// Keep-alive and pipelining (answered in order), HTTP/1.0, HEAD,
+/// `Content-Length` bodies and `Expect: 100-continue` are supported;
+/// chunked request bodies are rejected with 501. Every response carries
+/// `Content-Length` (except 1xx/204/304), `Date` and `Server: vitals`. After
+/// a rejected request (see `HTTPParseError`) the connection is closed.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    private let handler: any HTTPHandler
+    private let state = Mutex<State>(.idle)
+
+    private enum State {
+        case idle
+        case running(thread: pthread_t, wakeFD: Int32, addresses: [HTTPListenAddress])
+        case stopped
+    }
+
+    public init(configuration: HTTPServerConfiguration = .init(), handler: any HTTPHandler) {
+        self.configuration = configuration
+        self.handler = handler
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Binds every listen address and starts the event-loop thread. Throws
+    /// (having bound nothing) if any address cannot be bound. A server
+    /// starts at most once.
+    public func start() throws(SystemCallError) {
+        try state.withLock { (state) throws(SystemCallError) in
+            guard case .idle = state else { preconditionFailure("HTTPServer.start() called on a server that was started") }
+            var listeners: [Int32] = []
+            var addresses: [HTTPListenAddress] = []
+            var wakeFD: Int32 = -1
+            var loopOwnsDescriptors = false
+            do throws(SystemCallError) {
+                for address in configuration.listenAddresses {
+                    let (fd, bound) = try makeListeningSocket(address, backlog: configuration.listenBacklog)
+                    listeners.append(fd)
+                    addresses.append(bound)
+                }
+                wakeFD = try Posix.eventFD()
+                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD)
+                loopOwnsDescriptors = true
+                let argument = Unmanaged.passRetained(loop).toOpaque()
+                var thread = pthread_t()
+                let rc = pthread_create(&thread, nil, vitalsHTTPEventLoopMain, argument)
+                guard rc == 0 else {
+                    // The loop never ran: run it just to close what it owns.
+                    Posix.signalEventFD(wakeFD)
+                    Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue().run()
+                    throw SystemCallError(call: "pthread_create", errno: rc)
+                }
+                state = .running(thread: thread, wakeFD: wakeFD, addresses: addresses)
+            } catch {
+                if !loopOwnsDescriptors {
+                    for fd in listeners { Posix.close(fd) }
+                    if wakeFD >= 0 { Posix.close(wakeFD) }
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Stops the loop, closes every connection and listening socket, and
+    /// waits for the thread to end, so the ports are free when it returns.
+    /// Idempotent. From a handler (the loop thread itself) it only asks the
+    /// loop to stop after the current event.
+    public func stop() {
+        let running: (thread: pthread_t, wakeFD: Int32)? = state.withLock { state in
+            switch state {
+            case .running(let thread, let wakeFD, _):
+                state = .stopped
+                return (thread, wakeFD)
+            case .idle, .stopped:
+                state = .stopped
+                return nil
+            }
+        }
+        guard let running else { return }
+        // The loop exits only through this signal, and closes the wake
+        // descriptor itself afterwards.
+        Posix.signalEventFD(running.wakeFD)
+        if pthread_equal(pthread_self(), running.thread) != 0 {
+            pthread_detach(running.thread)
+        } else {
+            pthread_join(running.thread, nil)
+        }
+    }
+
+    /// The addresses bound, with the kernel-chosen port where port 0 was
+    /// asked for. Empty before `start()` and after `stop()`.
+    public var localAddresses: [HTTPListenAddress] {
+        state.withLock { state in
+            if case .running(_, _, let addresses) = state { return addresses }
+            return []
+        }
+    }
+
+    /// The bound ports, in the order of `configuration.listenAddresses`.
+    public var ports: [UInt16] { localAddresses.map(\.port) }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Synchronization
+import VitalsCore
+
+/// Probes every service at its interval, from one loop thread that is also
+/// the prober's I/O thread: the loop starts the probes that are due, then
+/// lets the prober wait for I/O until the next one is (for curl, the
+/// `curl_multi_poll` timeout is the time to the next due probe).
+///
+/// - Each service's probes keep a stable phase within the interval (FNV-1a
+///   of its name) plus random jitter up to `timing.jitter`; deadlines use a
+///   monotonic clock.
+/// - A probe still in flight when its next one is due is not doubled: the
+///   overrun is counted (per service and in total) and the next probe starts
+///   right after it ends.
+/// - After each result, `next` says whether the following probe comes after
+///   the normal or the fast interval.
+/// - Results go to the sink on the loop thread, one call per probe: the only
+///   thread hop a result makes is whatever the sink does with it.
+///
+/// Heartbeat services are not probed and are ignored here.
+public final class ProbeScheduler: @unchecked Sendable {
+    // @unchecked: `book`, `finished` and `due` belong to the loop thread (or
+    // to the caller before `start`); shared state is behind `shared` and
+    // `recorder`.
+
+    private struct Shared {
+        enum Phase { case idle, running, stopped }
+        var phase: Phase = .idle
+        var stopRequested = false
+        var pendingServices: [ServiceConfig]?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let prober: any Prober
+    private let sink: any ProbeResultSink
+    private let next: @Sendable (String, ProbeResult) -> NextProbe
+    private let shared = Mutex(Shared())
+    private let recorder = Mutex(StatisticsRecorder())
+    private let exited = DispatchSemaphore(value: 0)
+
+    private var book: ScheduleBook
+    private var initialServices: [ServiceConfig]
+    private var slotByName: [String: Int] = [:]
+
+    /// - Parameters:
+    ///   - services: what to probe; heartbeat services are skipped.
+    ///   - prober: runs the probes; owned by this scheduler's loop while it runs.
+    ///   - sink: receives each result, on the loop thread.
+    ///   - next: after each result, whether the next probe is `.normal` or
+    ///     `.fast`; called on the loop thread, must not block.
+    ///   - seed: seeds the jitter; nil picks one at random.
+    public init(services: [ServiceConfig], prober: any Prober, sink: any ProbeResultSink,
+                next: @escaping @Sendable (_ service: String, _ result: ProbeResult) -> NextProbe = { _, _ in .normal },
+                seed: UInt64? = nil) {
+        self.prober = prober
+        self.sink = sink
+        self.next = next
+        book = ScheduleBook(seed: seed ?? UInt64.random(in: .min ... .max))
+        initialServices = services
+    }
+
+    /// Starts the loop thread. A second call does nothing.
+    public func start() {
+        let shouldStart = shared.withLock { state in
+            guard state.phase == .idle else { return false }
+            state.phase = .running
+            return true
+        }
+        guard shouldStart else { return }
+        let thread = Thread { [self] in
+            loop()
+            let waiters = shared.withLock { state in
+                state.phase = .stopped
+                defer { state.waiters.removeAll() }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+            exited.signal()
+        }
+        thread.name = "vitals-probe"
+        thread.start()
+    }
+
+    /// Stops promptly: abandons probes in flight (their transfers removed,
+    /// plugins killed) and joins the loop thread. Blocks until it has exited.
+    public func stop() {
+        let wasRunning = shared.withLock { state in
+            state.stopRequested = true
+            return state.phase == .running
+        }
+        guard wasRunning else { return }
+        prober.wake()
+        exited.wait()
+        exited.signal() // let any other `stop` caller through too
+    }
+
+    /// Runs until the task is cancelled, then stops.
+    public func run() async {
+        start()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let alreadyStopped = shared.withLock { state in
+                    if state.phase == .stopped { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if alreadyStopped { continuation.resume() }
+            }
+        } onCancel: {
+            stop()
+        }
+    }
+
+    /// Replaces the services: matched by name, an unchanged service keeps its
+    /// schedule and any probe in flight; a changed one is cancelled and
+    /// planned afresh; a removed one is cancelled; a new one is added.
+    public func update(services: [ServiceConfig]) {
+        shared.withLock { $0.pendingServices = services }
+        prober.wake()
+    }
+
+    /// The counters now. Any thread.
+    public var statistics: ProbeStatistics {
+        let (recorder, samples) = self.recorder.withLock { ($0, $0.rawSamples) }
+        return recorder.snapshot(sorted: samples.sorted())
+    }
+
+    // MARK: The loop thread
+
+    private func loop() {
+        apply(initialServices, now: MonotonicInstant.now().nanoseconds)
+        initialServices = []
+        var due: [(slot: Int, lateness: Int64)] = []
+        var finished: [ProbeCompletion] = []
+        var overrunNames: [String] = []
+
+        while true {
+            let (stop, services) = shared.withLock { state in
+                defer { state.pendingServices = nil }
+                return (state.stopRequested, state.pendingServices)
+            }
+            if stop { break }
+            var now = MonotonicInstant.now().nanoseconds
+            if let services { apply(services, now: now) }
+
+            book.takeDue(now: now, into: &due)
+            if !due.isEmpty {
+                for (slot, _) in due {
+                    prober.start(book.slot(slot)!.service, slot: slot)
+                }
+                let inFlight = book.inFlightCount
+                recorder.withLock { r in
+                    r.started += UInt64(due.count)
+                    r.inFlight = inFlight
+                    for (_, lateness) in due { r.recordLateness(lateness) }
+                }
+                due.removeAll(keepingCapacity: true)
+            }
+
+            let wait: Duration = book.nextDue.map { .nanoseconds(max(0, $0 - now)) } ?? .seconds(1)
+            prober.poll(timeout: min(wait, .seconds(1)), into: &finished)
+            guard !finished.isEmpty else { continue }
+
+            now = MonotonicInstant.now().nanoseconds
+            var delivered: UInt64 = 0
+            for completion in finished {
+                // A result for a slot not in flight belongs to a cancelled probe.
+                guard let slot = book.slot(completion.slot), slot.inFlight else { continue }
+                let name = slot.service.name
+                sink.deliver(completion.result, service: name)
+                let kind = next(name, completion.result)
+                if let decision = book.finish(completion.slot, now: now, next: kind), decision.overran {
+                    overrunNames.append(name)
+                }
+                delivered += 1
+            }
+            let inFlight = book.inFlightCount
+            recorder.withLock { r in
+                r.completed += delivered
+                r.inFlight = inFlight
+                r.overruns += UInt64(overrunNames.count)
+                for name in overrunNames { r.overrunsByService[name, default: 0] += 1 }
+            }
+            finished.removeAll(keepingCapacity: true)
+            overrunNames.removeAll(keepingCapacity: true)
+        }
+
+        for slot in book.inFlightSlots {
+            prober.cancel(slot: slot, forget: false)
+            book.remove(slot)
+        }
+        recorder.withLock { $0.inFlight = 0 }
+    }
+
+    private func apply(_ services: [ServiceConfig], now: Int64) {
+        var wanted: [String: ServiceConfig] = [:]
+        for service in services where Self.isProbed(service) { wanted[service.name] = service }
+
+        for (name, slot) in slotByName {
+            guard let current = book.slot(slot) else { continue }
+            if let replacement = wanted[name] {
+                if replacement != current.service {
+                    prober.cancel(slot: slot, forget: true)
+                    book.replace(slot, with: replacement, now: now)
+                }
+            } else {
+                prober.cancel(slot: slot, forget: true)
+                book.remove(slot)
+                slotByName[name] = nil
+            }
+        }
+        for service in services where Self.isProbed(service) && slotByName[service.name] == nil {
+            slotByName[service.name] = book.add(service, now: now)
+        }
+        let inFlight = book.inFlightCount
+        recorder.withLock { $0.inFlight = inFlight }
+    }
+
+    private static func isProbed(_ service: ServiceConfig) -> Bool {
+        switch service.check {
+        case .http, .tcp, .exec: true
+        case .heartbeat: false
+        }
+    }
+}
+
+extension ProbeScheduler {
+    /// Probes every service once, all at the same time, and returns each
+    /// result by service name (for `vitals check`). Heartbeat services are
+    /// skipped. Runs `prober` on a thread of its own: do not pass a prober a
+    /// running scheduler owns.
+    public static func probeOnce(services: [ServiceConfig],
+                                 prober: any Prober = CurlMultiProber()) async -> [String: ProbeResult] {
+        let probed = services.filter(isProbed)
+        guard !probed.isEmpty else { return [:] }
+        return await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: runOnce(probed, prober: prober))
+            }
+            thread.name = "vitals-probe-once"
+            thread.start()
+        }
+    }
+
+    /// The blocking form of `probeOnce`, on the calling thread.
+    public static func probeOnceBlocking(services: [ServiceConfig],
+                                         prober: any Prober = CurlMultiProber()) -> [String: ProbeResult] {
+        runOnce(services.filter(isProbed), prober: prober)
+    }
+
+    private static func runOnce(_ services: [ServiceConfig], prober: any Prober) -> [String: ProbeResult] {
+        for (slot, service) in services.enumerated() { prober.start(service, slot: slot) }
+        // Every probe is bounded by its timeout; exec adds the kill grace.
+        // The margin only guards against a prober that never answers.
+        let longest = services.map(\.timing.timeout).max() ?? .zero
+        let deadline = MonotonicInstant.now() + longest + .seconds(5)
+        var results: [String: ProbeResult] = [:]
+        var finished: [ProbeCompletion] = []
+        while results.count < services.count {
+            let now = MonotonicInstant.now()
+            guard now < deadline else { break }
+            prober.poll(timeout: deadline - now, into: &finished)
+            for completion in finished where services.indices.contains(completion.slot) {
+                results[services[completion.slot].name] = completion.result
+            }
+            finished.removeAll(keepingCapacity: true)
+        }
+        for (slot, service) in services.enumerated() where results[service.name] == nil {
+            prober.cancel(slot: slot, forget: false)
+            results[service.name] = ProbeResult(time: Date(), latency: nil, outcome: .failed,
+                                                reason: "no result within \(DurationText.format(longest + .seconds(5)))")
+        }
+        return results
+    }
+}

@@ -1,0 +1,70 @@
+import VitalsCore
+
+/// Runs probes on behalf of one loop thread: the scheduler's.
+///
+/// The shape is a poll loop, not callbacks, so that the scheduler thread can
+/// *be* the I/O thread: `start` adds a transfer, `poll` waits for I/O (or for
+/// the next due probe) and hands back the probes that finished, and a result
+/// never hops threads before it reaches the scheduler.
+///
+/// Every method except `wake()` is called from one thread at a time (the
+/// thread running the loop). `wake()` may be called from any thread.
+public protocol Prober: AnyObject, Sendable {
+    /// Starts one probe of `service`. `slot` names the probe in its
+    /// `ProbeCompletion` and stays the same for a service across probes, so a
+    /// prober may keep per-service state (an easy handle, a kept-alive
+    /// connection) under it. At most one probe per slot is in flight.
+    func start(_ service: ServiceConfig, slot: Int)
+
+    /// Waits until at least one probe finishes, `wake()` is called, or
+    /// `timeout` passes, then appends every finished probe to `finished`.
+    /// May return early and empty-handed.
+    func poll(timeout: Duration, into finished: inout [ProbeCompletion])
+
+    /// Makes the current (or the next) `poll` return promptly. Any thread.
+    func wake()
+
+    /// Abandons the probe in flight in `slot`, if any: no completion follows.
+    /// With `forget`, also drops what the prober keeps for the slot (the
+    /// service was removed or its check changed).
+    func cancel(slot: Int, forget: Bool)
+}
+
+/// A probe that finished: which slot, and its raw result.
+public struct ProbeCompletion: Sendable, Equatable {
+    public var slot: Int
+    public var result: ProbeResult
+
+    public init(slot: Int, result: ProbeResult) {
+        self.slot = slot
+        self.result = result
+    }
+}
+
+/// How soon to probe a service again, as the health model answers after each
+/// result: `.fast` while a state change is being confirmed.
+public enum NextProbe: Sendable, Equatable {
+    /// After `timing.interval`.
+    case normal
+    /// After `timing.effectiveFastInterval`.
+    case fast
+}
+
+/// Where the scheduler delivers results. Called on the scheduler's loop
+/// thread, once per finished probe: hand the result on and return quickly.
+public protocol ProbeResultSink: Sendable {
+    func deliver(_ result: ProbeResult, service: String)
+}
+
+/// A `ProbeResultSink` made of a closure.
+public struct ProbeResultHandler: ProbeResultSink {
+    private let body: @Sendable (ProbeResult, String) -> Void
+
+    public init(_ body: @escaping @Sendable (_ result: ProbeResult, _ service: String) -> Void) {
+        self.body = body
+    }
+
+    public func deliver(_ result: ProbeResult, service: String) {
+        body(result, service)
+    }
+}

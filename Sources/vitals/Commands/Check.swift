@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import VitalsAgent
+import VitalsCore
+import VitalsProbe
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Probe every service once, print a table, exit as a Nagios plugin does.",
+        discussion: """
+        Probes all http, tcp and exec services at the same time, once, and reports \
+        each raw result: no rise/fall counting, so one failed probe shows as down. \
+        Heartbeat services are pushed, not probed: they are listed as skipped (ask the \
+        running agent with `vitals status`).
+
+        Exit status: 0 all up, 1 some degraded, 2 some down, 3 some unknown \
+        (down outranks unknown, which outranks degraded). Usable from cron as it is.
+        """
+    )
+
+    @OptionGroup var config: ConfigOption
+
+    @Flag(help: "Print the results as JSON.")
+    var json = false
+
+    func run() async throws {
+        let loaded: VitalsConfig
+        switch ConfigFile.load(path: config.path) {
+        case .success(let c): loaded = c
+        case .failure(let failure):
+            printError(failure.description)
+            throw ExitCode(NagiosExit.unknown.rawValue)
+        }
+        let results = await ProbeScheduler.probeOnce(services: loaded.services)
+        let report = CheckReport(config: loaded, results: results)
+        if json {
+            print(report.json())
+        } else {
+            print(report.table(), terminator: "")
+        }
+        throw ExitCode(report.exitCode.rawValue)
+    }
+}
+
+/// What `vitals check` found, ready to print.
+struct CheckReport {
+    struct Row: Encodable {
+        var name: String
+        var kind: String
+        var state: String
+        var latencyMs: Double?
+        var reason: String
+    }
+
+    var rows: [Row]
+
+    init(config: VitalsConfig, results: [String: ProbeResult]) {
+        rows = config.services.map { service in
+            guard let result = results[service.name] else {
+                return Row(name: service.name, kind: service.check.kind, state: "skipped", latencyMs: nil,
+                           reason: "heartbeat service: pushed, not probed")
+            }
+            let state: HealthState = switch result.outcome {
+            case .ok: .up
+            case .degraded: .degraded
+            case .failed: result.reason.hasPrefix("UNKNOWN") ? .unknown : .down
+            }
+            return Row(name: service.name, kind: service.check.kind, state: state.rawValue,
+                       latencyMs: result.latency.map { ($0.seconds * 1_000_000).rounded() / 1000 },
+                       reason: result.reason)
+        }
+    }
+
+    var exitCode: NagiosExit {
+        let states = Set(rows.map(\.state))
+        if states.contains(HealthState.down.rawValue) { return .critical }
+        if states.contains(HealthState.unknown.rawValue) { return .unknown }
+        if states.contains(HealthState.degraded.rawValue) { return .warning }
+        return .ok
+    }
+
+    func table() -> String {
+        let latency = rows.map { $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-" }
+        return TextTable(header: ["SERVICE", "KIND", "STATE", "LATENCY", "REASON"],
+                         rows: rows.indices.map { i in
+                             [rows[i].name, rows[i].kind, rows[i].state, latency[i], rows[i].reason]
+                         }).render()
+    }
+
+    func json() -> String {
+        struct Document: Encodable {
+            var services: [Row]
+            var exitCode: Int32
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(Document(services: rows, exitCode: exitCode.rawValue))) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]]
+
+    func render() -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { i in
+                i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n") + "\n"
+    }
+}

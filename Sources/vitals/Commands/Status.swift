@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import VitalsAgent
+import VitalsCore
+import VitalsProbe
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a running agent for its status and print it.",
+        discussion: """
+        Reads GET /v1/status from the agent (by default the address in the config's \
+        agent.listen, else http://127.0.0.1:9310) and prints groups and services. \
+        Exit status as `vitals check`: 0 all up, 1 some degraded, 2 some down, 3 some \
+        unknown or the agent unreachable.
+        """
+    )
+
+    @Option(help: ArgumentHelp("The agent's base URL, e.g. http://127.0.0.1:9310.", valueName: "url"))
+    var url: String?
+
+    @Option(name: [.customShort("c"), .customLong("config")],
+            help: ArgumentHelp("Read the agent's address from this configuration file.", valueName: "file"))
+    var configPath: String = "etc/vitals.yaml"
+
+    @Flag(help: "Print the agent's JSON as it is.")
+    var json = false
+
+    func run() throws {
+        let base = url ?? Self.baseURL(fromConfig: configPath)
+        let target = base.hasSuffix("/") ? base + "v1/status" : base + "/v1/status"
+        switch HTTPFetch.request(url: target) {
+        case .failure(let failure):
+            printError("vitals status: cannot reach the agent at \(failure)")
+            throw ExitCode(NagiosExit.unknown.rawValue)
+        case .success(let response) where response.status != 200:
+            printError("vitals status: \(target) answered \(response.status): \(response.text)")
+            throw ExitCode(NagiosExit.unknown.rawValue)
+        case .success(let response):
+            guard let document = try? JSONDecoder.snakeCase.decode(StatusReply.self, from: Data(response.body)) else {
+                printError("vitals status: \(target) did not answer with a status document")
+                throw ExitCode(NagiosExit.unknown.rawValue)
+            }
+            if json {
+                print(response.text, terminator: response.text.hasSuffix("\n") ? "" : "\n")
+            } else {
+                print(document.table(), terminator: "")
+            }
+            throw ExitCode(document.exitCode.rawValue)
+        }
+    }
+
+    static func baseURL(fromConfig path: String) -> String {
+        if case .success(let config) = ConfigFile.load(path: path), let first = config.agent.listen.first {
+            let host = first.host == "0.0.0.0" ? "127.0.0.1" : first.host == "::" ? "::1" : first.host
+            let address = ListenAddress(host: host, port: first.port)
+            return "http://\(address)"
+        }
+        return "http://127.0.0.1:9310"
+    }
+}
+
+/// The parts of `/v1/status` the table shows.
+struct StatusReply: Decodable {
+    struct Agent: Decodable {
+        var version: String
+        var uptimeSeconds: Int
+    }
+    struct Service: Decodable {
+        var name: String
+        var kind: String
+        var state: String
+        var since: String
+        var reason: String
+        var latencyMs: Double?
+    }
+    struct Group: Decodable {
+        var name: String
+        var mode: String
+        var state: String
+        var serving: [String]
+    }
+    var agent: Agent
+    var services: [Service]
+    var groups: [Group]
+
+    var exitCode: NagiosExit {
+        let states = Set(services.map(\.state))
+        if states.contains("down") || states.contains("flapping") { return .critical }
+        if states.contains("unknown") { return .unknown }
+        if states.contains("degraded") { return .warning }
+        return .ok
+    }
+
+    func table() -> String {
+        var out = ""
+        if !groups.isEmpty {
+            out += TextTable(header: ["GROUP", "MODE", "STATE", "SERVING"],
+                             rows: groups.map { [$0.name, $0.mode, $0.state, $0.serving.joined(separator: ", ")] }).render()
+            out += "\n"
+        }
+        out += TextTable(header: ["SERVICE", "KIND", "STATE", "SINCE", "LATENCY", "REASON"],
+                         rows: services.map {
+                             [$0.name, $0.kind, $0.state, $0.since, $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-", $0.reason]
+                         }).render()
+        return out
+    }
+}
+
+extension JSONDecoder {
+    static var snakeCase: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import VitalsProbe
+
+/// The real binary, a real backend, real sockets and real libcurl.
+@Suite(.serialized) struct AgentEndToEndTests {
+    @Test func probesLogTransitionsAndServeStatus() throws {
+        let backend = try Backend()
+        defer { backend.stop() }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/state }
+        defaults: { interval: 200ms, timeout: 500ms, rise: 2, fall: 2, jitter: 0ms }
+        services:
+          api:
+            http: { url: "http://127.0.0.1:\(backend.port)/health", json: { status: UP } }
+          job: { heartbeat: { every: 1h, grace: 1m } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+
+        let agent = try AgentProcess(config: config, directory: dir)
+        let base = try agent.baseURL()
+        try agent.waitForLine(containing: "api: unknown → up")
+
+        let status = try fetch(base + "/v1/services/api")
+        #expect(status.contains(#""state":"up""#))
+        #expect(try fetch(base + "/healthz").contains(#""status":"ok""#))
+
+        let mark = agent.output.count
+        backend.answer(503)
+        let line = try agent.waitForLine(containing: "api: up → down", after: mark)
+        #expect(line.contains("status 503, expected 200-299"))
+        #expect(line.contains("service=api"))
+        let up = HTTPFetch.request(url: base + "/v1/services/api/up")
+        #expect((try? up.get().status) == 503)
+
+        // The token was created with mode 0600, and a heartbeat with it is accepted.
+        let tokenPath = dir.path + "/state/token"
+        let mode = try FileManager.default.attributesOfItem(atPath: tokenPath)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let token = try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let beat = HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"])
+        #expect((try? beat.get().status) == 200)
+        try agent.waitForLine(containing: "job: unknown → up")
+
+        #expect(agent.stop() == 0)
+        #expect(agent.output.contains { $0.contains("stopped") })
+    }
+
+    @Test func refusesToStartOnAnInvalidConfig() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("bad.yaml")
+        try "services:\n  a: { tcp: { host: 127.0.0.1, port: 99999 } }\n".write(to: config, atomically: true, encoding: .utf8)
+        let result = try VitalsBinary.run(["run", "-c", config.path])
+        #expect(result.status == 1)
+        #expect(result.err.contains("services.a.tcp.port"))
+        #expect(result.err.contains("line 2"))
+    }
+
+    func fetch(_ url: String) throws -> String {
+        switch HTTPFetch.request(url: url) {
+        case .success(let response): return response.text
+        case .failure(let failure): throw failure
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+import VitalsHTTP
+
+/// The built `vitals` binary, next to the test bundle.
+enum VitalsBinary {
+    static var url: URL {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("vitals")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        // swift test builds every product into the same folder as the test bundle.
+        return Bundle.main.bundleURL.appendingPathComponent("vitals")
+    }
+
+    /// Runs `vitals args…` to completion (bounded) and returns exit status, stdout and stderr.
+    static func run(_ args: [String], in directory: URL? = nil, timeout: Double = 30) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = args
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes fully before waiting, so a large output cannot block the child.
+        let group = DispatchGroup()
+        let outData = Locked(Data()), errData = Locked(Data())
+        DispatchQueue.global().async(group: group) {
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            outData.withLock { $0 = data }
+        }
+        DispatchQueue.global().async(group: group) {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            errData.withLock { $0 = data }
+        }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            throw TestFailure("vitals \(args.joined(separator: " ")) did not finish within \(timeout)s")
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData.withLock { $0 }, as: UTF8.self),
+                String(decoding: errData.withLock { $0 }, as: UTF8.self))
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A running `vitals run` whose stderr lines the test can wait for.
+final class AgentProcess: @unchecked Sendable {
+    let process = Process()
+    private let lines = Locked<[String]>([])
+    private let arrived = NSCondition()
+    private let reader: Thread
+
+    init(config: URL, extraArgs: [String] = [], directory: URL) throws {
+        process.executableURL = VitalsBinary.url
+        process.arguments = ["run", "-c", config.path] + extraArgs
+        process.currentDirectoryURL = directory
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        let handle = err.fileHandleForReading
+        let lines = self.lines
+        let arrived = self.arrived
+        reader = Thread {
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    arrived.lock()
+                    lines.withLock { $0.append(line) }
+                    arrived.broadcast()
+                    arrived.unlock()
+                }
+            }
+            arrived.lock(); arrived.broadcast(); arrived.unlock()
+        }
+        try process.run()
+        reader.start()
+    }
+
+    var output: [String] { lines.withLock { $0 } }
+
+    /// Waits until a stderr line contains `text`; returns it. Fails after `timeout`.
+    @discardableResult
+    func waitForLine(containing text: String, after start: Int = 0, timeout: Double = 15) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        arrived.lock()
+        defer { arrived.unlock() }
+        while true {
+            let all = output
+            if all.count > start, let line = all[start...].first(where: { $0.contains(text) }) { return line }
+            if !process.isRunning && all == output {
+                throw TestFailure("agent exited (\(process.terminationStatus)) before logging \"\(text)\"; it logged:\n\(all.joined(separator: "\n"))")
+            }
+            if !arrived.wait(until: min(deadline, Date().addingTimeInterval(0.2))) && Date() >= deadline {
+                throw TestFailure("no log line containing \"\(text)\" within \(timeout)s; the agent logged:\n\(output.joined(separator: "\n"))")
+            }
+        }
+    }
+
+    /// The status API's base URL, read from the start-up line.
+    func baseURL() throws -> String {
+        let line = try waitForLine(containing: "status API on ")
+        guard let range = line.range(of: "status API on ") else { throw TestFailure(line) }
+        let address = line[range.upperBound...].prefix { $0 != ";" && $0 != "," }
+        return "http://\(address)"
+    }
+
+    func stop() -> Int32 {
+        if process.isRunning { process.interrupt() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}
+
+/// A real HTTP backend on loopback whose health answer the test can change.
+final class Backend: Sendable {
+    let server: HTTPServer
+    private let status = Locked<Int>(200)
+
+    init() throws {
+        let status = self.status
+        server = HTTPServer(handler: HTTPClosureHandler { _ in
+            let code = status.withLock { $0 }
+            return .json(status: HTTPStatus(code: code), body: code == 200 ? #"{"status":"UP"}"# : #"{"status":"DOWN"}"#)
+        })
+        try server.start()
+    }
+
+    var port: UInt16 { server.ports[0] }
+    func answer(_ code: Int) { status.withLock { $0 = code } }
+    func stop() { server.stop() }
+}
+
+/// A fresh temporary folder, removed by the caller.
+func makeTemporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vitals-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// A value behind a lock, shareable between threads (tests only).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+}
