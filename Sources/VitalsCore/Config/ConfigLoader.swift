@@ -42,7 +42,8 @@ public enum ConfigLoader {
 
 extension ConfigReader {
     static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions"]
-    static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats"]
+    static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation"]
+    static let isolationKeys = ["enabled", "share", "window", "witness"]
     static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
                              "fall_window", "flapping"]
 
@@ -52,7 +53,11 @@ extension ConfigReader {
     func readConfig(_ root: Node) -> VitalsConfig? {
         guard let top = fields(root, .root, allowed: Self.topLevelKeys) else { return nil }
         var config = VitalsConfig()
-        if let entry = top["agent"], let agent = readAgent(entry) { config.agent = agent }
+        var witness: ConfigEntry?
+        if let entry = top["agent"], let (agent, witnessEntry) = readAgent(entry) {
+            config.agent = agent
+            witness = witnessEntry
+        }
         if let entry = top["defaults"],
            let fields = fields(entry.value, entry.path, allowed: Self.timingKeys, nullIsEmpty: true) {
             config.defaults = readTiming(fields, base: ProbeTiming())
@@ -71,6 +76,9 @@ extension ConfigReader {
             if let service { config.services.append(service) }
         }
         reportCycles(in: dependencies, order: serviceNames)
+        if let witness, let name = config.agent.isolation.witness {
+            _ = checkReference(name, kind: "service", declared: serviceNames, at: witness.path, node: witness.value)
+        }
 
         for entry in actionEntries {
             if let action = readAction(entry) { config.actions.append(action) }
@@ -94,7 +102,8 @@ extension ConfigReader {
 
     // MARK: agent
 
-    private func readAgent(_ entry: ConfigEntry) -> AgentSettings? {
+    /// The agent settings, and the `isolation.witness` entry (checked once services are known).
+    private func readAgent(_ entry: ConfigEntry) -> (AgentSettings, ConfigEntry?)? {
         guard let fields = fields(entry.value, entry.path, allowed: Self.agentKeys, nullIsEmpty: true) else {
             return nil
         }
@@ -107,8 +116,31 @@ extension ConfigReader {
         let tokenFile = fields["token_file"].flatMap { string($0) }
         let logLevel = fields["log_level"].flatMap { oneOf($0, LogLevel.self) } ?? defaults.logLevel
         let allowGet = fields["allow_get_heartbeats"].flatMap { bool($0) } ?? defaults.allowGetHeartbeats
-        return AgentSettings(listen: listen, stateDir: stateDir, tokenFile: tokenFile,
-                             logLevel: logLevel, allowGetHeartbeats: allowGet)
+        var settings = AgentSettings(listen: listen, stateDir: stateDir, tokenFile: tokenFile,
+                                     logLevel: logLevel, allowGetHeartbeats: allowGet)
+        var witness: ConfigEntry?
+        if let item = fields["isolation"],
+           let isolation = self.fields(item.value, item.path, allowed: Self.isolationKeys, nullIsEmpty: true) {
+            if let e = isolation["enabled"], let v = bool(e) { settings.isolation.enabled = v }
+            if let e = isolation["share"], let v = readShare(e) { settings.isolation.share = v }
+            if let e = isolation["window"], let v = duration(e, positive: true) { settings.isolation.window = v }
+            if let e = isolation["witness"], let v = string(e) {
+                settings.isolation.witness = v
+                witness = e
+            }
+        }
+        return (settings, witness)
+    }
+
+    /// A fraction in (0, 1], written `0.5` or `50%`.
+    private func readShare(_ entry: ConfigEntry) -> Double? {
+        if case .scalar(let scalar) = entry.value {
+            let text = scalar.string
+            let value = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+            if let value, value > 0, value <= 1 { return value }
+        }
+        fail(entry.path, at: entry.value, "expected a share like 0.5 or 50% (more than 0, at most 1), got \(describe(entry.value))")
+        return nil
     }
 
     private func readListen(_ entry: ConfigEntry) -> [ListenAddress]? {

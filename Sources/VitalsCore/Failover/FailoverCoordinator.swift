@@ -1,0 +1,90 @@
+import Foundation
+
+/// Every group engine of a config plus the isolation guard, fed in the order
+/// that keeps them consistent. Pure, like its parts: the agent's state owner
+/// holds one and hands its events to the journal and the action queues.
+///
+/// On each `update(states:at:)`: every engine records the states; the guard
+/// judges; a new isolation reaches every engine before it could decide (so the
+/// failures that caused it trigger no failover); an ended isolation lets every
+/// engine re-evaluate at once; otherwise every engine decides as usual.
+/// Events come back in config group order.
+public struct FailoverCoordinator: Sendable {
+    /// One engine per group, in config order.
+    public private(set) var engines: [GroupEngine]
+    public private(set) var isolation: IsolationGuard
+
+    /// Engines for `config.groups`; a group found in `restoring` (by name)
+    /// resumes from it.
+    public init(config: VitalsConfig, startedAt: Date, startupGrace: Duration = .seconds(30),
+                restoring: [String: GroupEngine.Persisted] = [:]) {
+        var dependsOn: [String: [String]] = [:]
+        for service in config.services where !service.dependsOn.isEmpty {
+            dependsOn[service.name] = service.dependsOn
+        }
+        engines = config.groups.map {
+            GroupEngine(group: $0, dependsOn: dependsOn, startedAt: startedAt, startupGrace: startupGrace,
+                        restoring: restoring[$0.name])
+        }
+        isolation = IsolationGuard(settings: config.agent.isolation, dependsOn: dependsOn)
+    }
+
+    /// What to save so a restart resumes here, by group name.
+    public var persisted: [String: GroupEngine.Persisted] {
+        Dictionary(uniqueKeysWithValues: engines.map { ($0.group.name, $0.persisted) })
+    }
+
+    /// The earliest `nextWakeup` of any engine.
+    public var nextWakeup: Date? {
+        engines.compactMap(\.nextWakeup).min()
+    }
+
+    public func engine(named name: String) -> GroupEngine? {
+        engines.first { $0.group.name == name }
+    }
+
+    /// Runs `body` on the engine of group `name` (operator inputs, target
+    /// checks); nil when there is no such group.
+    public mutating func withEngine<R>(named name: String, _ body: (inout GroupEngine) -> R) -> R? {
+        guard let index = engines.firstIndex(where: { $0.group.name == name }) else { return nil }
+        return body(&engines[index])
+    }
+
+    /// Records the view of every service at `now`; returns every group's decisions.
+    public mutating func update(states: [String: ServiceView], at now: Date) -> [GroupEvent] {
+        let change = isolation.update(states: states, at: now)
+        var events: [GroupEvent] = []
+        for index in engines.indices {
+            engines[index].record(states, at: now)
+            switch change {
+            case .began(let reason):
+                events += engines[index].isolate(reason: reason, at: now)
+                events += engines[index].tick(at: now) // paused: records only
+            case .ended(let reason):
+                events += engines[index].endIsolation(reason: reason, at: now)
+            case nil:
+                events += engines[index].tick(at: now)
+            }
+        }
+        return events
+    }
+
+    /// Lets every engine's time-driven rules act.
+    public mutating func tick(at now: Date) -> [GroupEvent] {
+        var events: [GroupEvent] = []
+        for index in engines.indices {
+            events += engines[index].tick(at: now)
+        }
+        return events
+    }
+
+    /// An operator says the agent is not cut off: every group resumes at once.
+    public mutating func dismissIsolation(reason: String, at now: Date) -> [GroupEvent] {
+        guard case .ended(let text)? = isolation.dismiss(reason: reason, at: now) else { return [] }
+        var events: [GroupEvent] = []
+        for index in engines.indices {
+            events += engines[index].endIsolation(reason: text, at: now)
+        }
+        return events
+    }
+}
