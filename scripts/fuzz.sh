@@ -15,10 +15,14 @@ cd "$(dirname "$0")/.."
 seconds="${1:-30}"
 shift || true
 
-# VITALS_FUZZING leaves out the fuzz target's plain-build main (top-level
-# code), which a libFuzzer build must not have.
+# --sanitize=fuzzer links libFuzzer but (Swift 6.3.1) instruments only C
+# targets: without -sanitize-coverage the Swift parser has no coverage
+# counters and libFuzzer mutates blind ("4 inline 8-bit counters").
+# VITALS_FUZZING leaves out the fuzz target's plain-build @main, since
+# libFuzzer supplies main.
 build=(swift build -c release --product VitalsHTTPFuzz
        --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz
+       -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
        -Xswiftc -DVITALS_FUZZING)
 "${build[@]}"
 binary="$("${build[@]}" --show-bin-path)/VitalsHTTPFuzz"

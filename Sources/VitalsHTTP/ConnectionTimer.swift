@@ -70,8 +70,8 @@ struct ConnectionTimer: Equatable {
         phaseStart = now
     }
 
-    /// Reports the parser's phase after the loop fed it and took out
-    /// `completedRequests` requests.
+    /// Reports the parser's phase after the loop fed it and took out its
+    /// requests (`completedRequest`: at least one came out).
     mutating func parserPhase(_ parserPhase: HTTPRequestParser.Phase, completedRequest: Bool, now: UInt64) {
         if phase == .lingering { return }
         let next: Phase

@@ -76,7 +76,7 @@ public struct HTTPRequestParser: Sendable {
     /// Appends bytes read from the connection.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         compact()
-        buffer.append(contentsOf: bytes.bindMemory(to: UInt8.self))
+        bytes.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0) }
     }
 
     /// Appends bytes read from the connection.

@@ -4,11 +4,11 @@
 // SwiftPM then compiles this file as a library (no top-level code allowed)
 // and libFuzzer supplies `main`, calling `LLVMFuzzerTestOneInput`.
 //
-// In a plain `swift build` the file is the executable's main file, so the
-// top-level code at the end is the entry point: it replays the files named
-// on the command line through the same checks (`swift run VitalsHTTPFuzz
-// crash-…`). Without it, a plain build would still link (SwiftPM emits an
-// empty main) but the binary would do nothing.
+// In a plain `swift build` (no VITALS_FUZZING) the `@main` at the end is the
+// entry point instead: it replays the files named on the command line
+// through the same checks (`swift run VitalsHTTPFuzz crash-…`). Top-level
+// code cannot serve here: a libFuzzer build rejects it even inside an
+// inactive `#if`.
 
 #if canImport(Glibc)
 import Glibc
@@ -94,21 +94,27 @@ public func vitalsHTTPFuzzParser(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
 }
 
 #if !VITALS_FUZZING
-// Plain-build entry point: replay the files named on the command line.
-for path in CommandLine.arguments.dropFirst() {
-    guard let file = fopen(path, "rb") else {
-        print("cannot open \(path)")
-        exit(2)
+/// Plain-build entry point: replays the files named on the command line.
+/// Left out of libFuzzer builds, where libFuzzer's `main` drives.
+@main
+enum Replay {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let file = fopen(path, "rb") else {
+                print("cannot open \(path)")
+                exit(2)
+            }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = fread(&chunk, 1, chunk.count, file)
+                if n <= 0 { break }
+                bytes.append(contentsOf: chunk[0..<n])
+            }
+            fclose(file)
+            bytes.withUnsafeBytes { fuzzOne($0) }
+            print("ok \(path) (\(bytes.count) bytes)")
+        }
     }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    fclose(file)
-    bytes.withUnsafeBytes { fuzzOne($0) }
-    print("ok \(path) (\(bytes.count) bytes)")
 }
 #endif

@@ -78,6 +78,17 @@ struct HTTPServerTests {
         }
     }
 
+    @Test("responses to requests that arrive together leave in one write")
+    func pipelinedResponsesCoalesced() throws {
+        try withServer { server in
+            let client = try TestClient(server.localAddresses[0])
+            try client.send(String(repeating: "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", count: 3))
+            // One sendmsg of three small responses is one loopback segment.
+            let text = String(decoding: try client.receiveOnce(), as: UTF8.self)
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 4, "\(text)")
+        }
+    }
+
     @Test("a request split byte by byte across writes")
     func byteByByte() throws {
         try withServer { server in
@@ -391,6 +402,47 @@ struct HTTPServerTests {
         #expect(try client.readResponse().status == 200)
     }
 
+    /// Runs only with VITALS_HTTP_EMFILE_TEST=1: it exhausts this process's
+    /// descriptor table for a moment, which would break unrelated suites
+    /// running in parallel in the same `swift test` process.
+    @Test("out of descriptors (EMFILE), accept pauses instead of spinning, then recovers",
+          .enabled(if: ProcessInfo.processInfo.environment["VITALS_HTTP_EMFILE_TEST"] == "1",
+                   "set VITALS_HTTP_EMFILE_TEST=1 to run: it exhausts the process's descriptors"))
+    func emfile() throws {
+        try withServer { server in
+            let address = server.localAddresses[0]
+            let client = try TestClient(unconnectedFor: address)
+            var saved = rlimit()
+            getrlimit(RLIMIT_NOFILE_VALUE, &saved)
+            var tight = saved
+            tight.rlim_cur = 512
+            // Fill every free descriptor below the limit.
+            var fillers: [Int32] = []
+            setrlimit(RLIMIT_NOFILE_VALUE, &tight)
+            while true {
+                let fd = dup(0)
+                if fd < 0 { break }
+                fillers.append(fd)
+            }
+            var before = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &before)
+            try client.connect(address)  // accept4 now fails with EMFILE
+            // Give the loop time to spin if it were going to.
+            #expect(try client.waitForClose(timeout: 0.5) == false)
+            var after = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &after)
+            for fd in fillers { Glibc.close(fd) }
+            setrlimit(RLIMIT_NOFILE_VALUE, &saved)
+            func micros(_ t: timeval) -> Int { t.tv_sec * 1_000_000 + Int(t.tv_usec) }
+            let cpu = micros(after.ru_utime) + micros(after.ru_stime) - micros(before.ru_utime) - micros(before.ru_stime)
+            #expect(cpu < 200_000, "the process used \(cpu) µs of CPU in 0.5 s: the loop spins on EMFILE")
+            #expect(fillers.count > 0)
+            // Descriptors are back: the pending connection is accepted and served.
+            try client.send(get)
+            #expect(try client.readResponse(timeout: 3).status == 200)
+        }
+    }
+
     @Test("binding a port in use throws a SystemCallError naming bind")
     func bindFailure() throws {
         try withServer { server in
@@ -414,3 +466,6 @@ struct ServerRejection: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { "\(name) → \(status)" }
 }
+
+/// `RLIMIT_NOFILE` as `getrlimit` wants it from Swift.
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

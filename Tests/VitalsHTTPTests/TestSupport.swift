@@ -56,22 +56,28 @@ final class TestClient {
 
     /// Connects. `receiveBuffer` sets SO_RCVBUF before connecting (a small
     /// one makes a client that stops reading fill up quickly).
-    init(_ address: HTTPListenAddress, receiveBuffer: Int32? = nil) throws {
-        guard var socketAddress = SocketAddress(address) else { throw ClientError("bad address \(address)") }
+    convenience init(_ address: HTTPListenAddress, receiveBuffer: Int32? = nil) throws {
+        try self.init(unconnectedFor: address, receiveBuffer: receiveBuffer)
+        try connect(address)
+    }
+
+    /// Creates the socket only; `connect(_:)` later.
+    init(unconnectedFor address: HTTPListenAddress, receiveBuffer: Int32? = nil) throws {
+        guard let socketAddress = SocketAddress(address) else { throw ClientError("bad address \(address)") }
         fd = socket(socketAddress.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ClientError("socket: errno \(errno)") }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
+    }
+
+    func connect(_ address: HTTPListenAddress) throws {
+        var socketAddress = SocketAddress(address)!
         let length = socketAddress.length
         let rc = withUnsafePointer(to: &socketAddress.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
         }
-        guard rc == 0 else {
-            let err = errno
-            Glibc.close(fd)
-            throw ClientError("connect \(address): errno \(err)")
-        }
+        guard rc == 0 else { throw ClientError("connect \(address): errno \(errno)") }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -205,6 +211,14 @@ final class TestClient {
     }
 
     var bufferedBytes: [UInt8] { buffer }
+
+    /// The bytes of exactly one `recv` (after waiting for readability).
+    func receiveOnce(timeout: Double = 5) throws -> [UInt8] {
+        precondition(buffer.isEmpty)
+        guard try fill(Deadline(seconds: timeout)) else { return [] }
+        defer { buffer.removeAll() }
+        return buffer
+    }
 
     private func findHeadEnd() -> Int? {
         guard buffer.count >= 4 else { return nil }
