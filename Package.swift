@@ -37,17 +37,36 @@ let package = Package(
             dependencies: ["VitalsCore", "CCurl", "CSystem"],
             swiftSettings: swiftSettings
         ),
+        // Child processes: spawn in a process group, feed stdin, capture
+        // capped output, time out with TERM then KILL, reap. Knows nothing of Vitals.
+        .target(
+            name: "VitalsProcess",
+            dependencies: ["CSystem"],
+            swiftSettings: swiftSettings
+        ),
+        // Acting: the action runner protocol and the exec, webhook and log runners.
+        .target(
+            name: "VitalsActions",
+            dependencies: ["VitalsCore", "VitalsProcess", "CCurl"],
+            swiftSettings: swiftSettings
+        ),
         // Speaking: a small HTTP/1.1 server on epoll. Knows nothing of Vitals.
         .target(
             name: "VitalsHTTP",
             dependencies: ["CSystem"],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer target for the HTTP request parser; built and run by scripts/fuzz.sh.
+        .executableTarget(
+            name: "VitalsHTTPFuzz",
+            dependencies: ["VitalsHTTP"],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
         .target(
             name: "VitalsAgent",
             dependencies: [
-                "VitalsCore", "VitalsProbe", "VitalsHTTP",
+                "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -67,6 +86,10 @@ let package = Package(
         .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals"],
                     swiftSettings: swiftSettings),

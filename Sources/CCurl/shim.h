@@ -28,4 +28,9 @@ static inline CURLMcode vitals_multi_setopt_long(CURLM *m, CURLMoption o, long v
 /* CURLMsg's data is a union; give Swift a plain accessor. */
 static inline CURLcode vitals_msg_result(const CURLMsg *msg) { return msg->data.result; }
 
+/* Progress callback (VitalsActions webhooks): returning non-zero aborts the
+ * transfer, which is how a cancelled webhook stops within a second. */
+typedef int (*vitals_xferinfo_callback)(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static inline CURLcode vitals_easy_setopt_xferinfo_function(CURL *h, vitals_xferinfo_callback cb) { return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cb); }
+
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import VitalsActions
 import VitalsCore
 import VitalsHTTP
 import VitalsProbe
@@ -52,8 +53,40 @@ public final class Agent: Sendable {
 
         let token = try BearerToken.loadOrCreate(at: config.agent.tokenFile)
         let logger = self.logger
-        let state = AgentState(config: config, configPath: options.configPath, clock: clock) { transition in
-            Agent.log(transition, to: logger)
+        let config = self.config
+        let stateBox = Late<AgentState>()
+        let encoder = EventEncoder()
+        let actions = ActionQueue(
+            registry: .standard(clock: clock, log: { line in logger.notice("\(line)") }),
+            dryRun: options.dryRun, clock: clock,
+            deliver: { outcome in
+                Agent.log(outcome, to: logger)
+                if let id = UInt64(outcome.eventID) { stateBox.value?.recordActions([outcome], forEvent: id) }
+            })
+        let state = AgentState(config: config, configPath: options.configPath, clock: clock) { events in
+            for event in events {
+                Agent.log(event, to: logger)
+                guard let group = event.group.flatMap(config.group(named:)),
+                      let kind = GroupEventKind(rawValue: event.kind) else { continue }
+                let steps = (group.on[kind] ?? []).compactMap(config.action(named:))
+                actions.enqueue(event.actionEvent(json: encoder.json(event)), actions: steps)
+            }
+        }
+        stateBox.value = state
+        actions.beforeRun = { job in
+            // The target may have failed while the job waited: check it now.
+            guard let id = UInt64(job.id), let event = state.recentEvent(id) else { return .run }
+            switch state.confirmTarget(of: event) {
+            case .confirmed, .notApplicable:
+                return .run
+            case .superseded:
+                return .skip("superseded by a later decision")
+            case .cancelled(let reason):
+                return .skip("target check: \(reason)")
+            case .replaced:
+                // The new decision was published as events of its own, with its own actions.
+                return .skip("target no longer up; a new decision replaces this one")
+            }
         }
         let view = StatusView(state: state, clock: clock)
         let api = StatusAPI(state: state, view: view, token: token,
@@ -93,19 +126,58 @@ public final class Agent: Sendable {
         logger.notice("received \(received == SIGINT ? "SIGINT" : "SIGTERM"), stopping")
         ticker.cancel()
         scheduler.stop()
+        state.flush()
+        if !actions.shutdownBlocking(grace: .seconds(10)) {
+            logger.warning("actions still running after 10s; stopping without them")
+        }
         server.stop()
         logger.notice("stopped")
     }
 
-    static func log(_ t: HealthTransition, to logger: Logger) {
-        let level: Logger.Level
-        switch t.to {
-        case .down, .flapping: level = .warning
-        case .degraded: level = .notice
-        case .up, .unknown, .maintenance: level = .notice
+    /// One line per action run: `action promote (exec) for event 12 failover: ok, 1 attempt, 35ms`.
+    static func log(_ outcome: ActionOutcome, to logger: Logger) {
+        var metadata: Logger.Metadata = ["event": .string(outcome.eventID), "action": .string(outcome.action)]
+        if let group = outcome.group { metadata["group"] = .string(group) }
+        let level: Logger.Level = outcome.result.isSuccess ? .notice : .error
+        let attempts = outcome.attempts == 1 ? "1 attempt" : "\(outcome.attempts) attempts"
+        logger.log(level: level, "action \(outcome.action) (\(outcome.kind)) for event \(outcome.eventID) \(outcome.eventKind): \(outcome.result), \(attempts), \(DurationText.format(outcome.duration))",
+                   metadata: metadata)
+    }
+
+    /// One line per event: `web-1: up → down: status 503 (fall 3/3)` for a
+    /// service, `group web: failover web-1 → web-2: …` for a decision.
+    static func log(_ event: AgentEvent, to logger: Logger) {
+        var metadata: Logger.Metadata = ["event": .string(String(event.id))]
+        if let service = event.service { metadata["service"] = .string(service) }
+        if let group = event.group { metadata["group"] = .string(group) }
+        if let root = event.rootCause { metadata["root_cause"] = .string(root) }
+        if event.kind == "state_change", let service = event.service {
+            let level: Logger.Level = event.to == HealthState.down.rawValue || event.to == HealthState.flapping.rawValue
+                ? .warning : .notice
+            let rule = event.rule.map { " (\($0))" } ?? ""
+            logger.log(level: level, "\(service): \(event.from ?? "?") → \(event.to ?? "?"): \(event.reason)\(rule)",
+                       metadata: metadata)
+            return
         }
-        logger.log(level: level, "\(t.service): \(t.from.rawValue) → \(t.to.rawValue): \(t.reason) (\(t.rule))",
-                   metadata: ["service": .string(t.service)])
+        let level: Logger.Level
+        switch GroupEventKind(rawValue: event.kind) {
+        case .groupDown?, .failoverSuppressed?, .isolated?, .groupDegraded?: level = .error
+        case .failover?, .failback?, .memberRemoved?: level = .warning
+        default: level = .notice
+        }
+        let subject = event.group.map { "group \($0)" } ?? event.service ?? "agent"
+        var move = ""
+        if event.from != nil || event.to != nil { move = " \(event.from ?? "none") → \(event.to ?? "none")" }
+        logger.log(level: level, "\(subject): \(event.kind)\(move): \(event.reason)", metadata: metadata)
+    }
+}
+
+/// A reference filled in after construction, for closures made before their target exists.
+final class Late<Value: AnyObject & Sendable>: Sendable {
+    private let box = Mutex<Value?>(nil)
+    var value: Value? {
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
     }
 }
 

@@ -28,7 +28,7 @@ import VitalsHTTP
     func makeAPI(allowGet: Bool = false) -> (StatusAPI, AgentState, Transitions) {
         let transitions = Transitions()
         let state = AgentState(config: config(allowGet: allowGet), configPath: "test.yaml", clock: clock) {
-            transitions.append($0)
+            transitions.append(contentsOf: $0)
         }
         let view = StatusView(state: state, clock: clock)
         return (StatusAPI(state: state, view: view, token: token, allowGetHeartbeats: allowGet, clock: clock),
@@ -131,12 +131,13 @@ import VitalsHTTP
     }
 
     @Test func heartbeatsNeedTheToken() {
-        let (api, _, transitions) = makeAPI()
+        let (api, state, transitions) = makeAPI()
         let (missing, _, response) = get(api, "/v1/heartbeat/backup", method: .post)
         #expect(missing == 401)
         #expect(response.headers["WWW-Authenticate"] != nil)
         #expect(get(api, "/v1/heartbeat/backup", method: .post, headers: ["Authorization": "Bearer wrong"]).0 == 401)
         #expect(get(api, "/v1/heartbeat/backup", method: .post, headers: ["Authorization": "Basic czNjcmV0"]).0 == 401)
+        state.flush()
         #expect(transitions.all.isEmpty)
     }
 
@@ -147,7 +148,8 @@ import VitalsHTTP
         #expect(code == 200)
         #expect(body?["state"] as? String == "up")
         #expect(body?["deadline"] as? String == JSONTime.string(clock.now().adding(.seconds(4200))))
-        #expect(transitions.all.map(\.to) == [.up])
+        state.flush()
+        #expect(transitions.all.map(\.to) == ["up"])
 
         #expect(get(api, "/v1/heartbeat/backup/start", method: .post, headers: auth).0 == 200)
         if case .heartbeat(let tracker)? = state.health(of: "backup") {
@@ -159,7 +161,8 @@ import VitalsHTTP
         let (failCode, fail, _) = get(api, "/v1/heartbeat/backup/2", method: .post, headers: auth)
         #expect(failCode == 200)
         #expect(fail?["state"] as? String == "down")
-        #expect(transitions.all.last?.reason.contains("exit 2") == true)
+        state.flush()
+        #expect(transitions.all.last { $0.service == "backup" }?.reason.contains("exit 2") == true)
 
         #expect(get(api, "/v1/heartbeat/backup/0?duration=12s", method: .post, headers: auth).1?["state"] as? String == "up")
         #expect(get(api, "/v1/heartbeat/backup/fail", method: .post, headers: auth).1?["state"] as? String == "down")
@@ -226,9 +229,10 @@ import VitalsHTTP
     }
 }
 
+/// Records every published event (call `state.flush()` before reading).
 final class Transitions: @unchecked Sendable {
     private let lock = NSLock()
-    private var items: [HealthTransition] = []
-    func append(_ t: HealthTransition) { lock.lock(); items.append(t); lock.unlock() }
-    var all: [HealthTransition] { lock.lock(); defer { lock.unlock() }; return items }
+    private var items: [AgentEvent] = []
+    func append(contentsOf events: [AgentEvent]) { lock.lock(); items += events; lock.unlock() }
+    var all: [AgentEvent] { lock.lock(); defer { lock.unlock() }; return items }
 }

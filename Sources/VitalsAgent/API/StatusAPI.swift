@@ -48,10 +48,16 @@ public struct StatusAPI: HTTPHandler {
             return read(request) { document(.explain(path[1]), missing: "no such service: \(path[1])") }
         case ("services", 3) where path[2] == "up":
             return read(request) { up(path[1], strict: request.queryValue("strict") == "1") }
+        case ("services", 3) where path[2] == "maintenance" || path[2] == "ready":
+            return write(request) { maintenance(service: path[1], on: path[2] == "maintenance", $0) }
         case ("groups", 1):
             return read(request) { document(.groups) }
         case ("groups", 2):
             return read(request) { document(.group(path[1]), missing: "no such group: \(path[1])") }
+        case ("groups", 3) where ["switchover", "hold", "release"].contains(path[2]):
+            return write(request) { groupCommand(path[2], group: path[1], $0) }
+        case ("events", 1):
+            return read(request) { events(request) }
         case ("heartbeat", 2), ("heartbeat", 3):
             let methods: [HTTPMethod] = allowGetHeartbeats ? [.post, .get] : [.post]
             guard methods.contains(request.method) else { return notAllowed(methods) }
@@ -95,7 +101,102 @@ public struct StatusAPI: HTTPHandler {
         return .text(status: serving ? .ok : .serviceUnavailable, body: health.state.rawValue + "\n")
     }
 
+    private func events(_ request: HTTPRequest) -> HTTPResponse {
+        var since: UInt64 = 0
+        var limit = 100
+        if let text = request.queryValue("since") {
+            guard let value = UInt64(text) else {
+                return .error(status: .badRequest, message: "since: expected an event id (a whole number), got \"\(text)\"")
+            }
+            since = value
+        }
+        if let text = request.queryValue("limit") {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                return .error(status: .badRequest, message: "limit: expected a whole number from 1 to 1000, got \"\(text)\"")
+            }
+            limit = value
+        }
+        let page = state.events(since: since, limit: limit)
+        return .json(body: view.encode(EventList(events: page, lastId: page.last?.id ?? since)))
+    }
+
     // MARK: Writes
+
+    /// Token-checked POST with its arguments (query items, then a JSON object body).
+    private func write(_ request: HTTPRequest, _ body: ([String: String]) -> HTTPResponse) -> HTTPResponse {
+        guard request.method == .post else { return notAllowed([.post]) }
+        if let denied = authorize(request) { return denied }
+        var arguments: [String: String] = [:]
+        for item in request.queryItems { arguments[item.name] = item.value }
+        if !request.body.isEmpty {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
+                return .error(status: .badRequest, message: "the body must be a JSON object, e.g. {\"reason\": \"...\"}")
+            }
+            for (key, value) in object {
+                switch value {
+                case let text as String: arguments[key] = text
+                case let number as NSNumber: arguments[key] = number.stringValue
+                default:
+                    return .error(status: .badRequest, message: "\(key): expected a string")
+                }
+            }
+        }
+        return body(arguments)
+    }
+
+    private func commandResult(_ result: Result<[AgentEvent], AgentState.CommandRefusal>,
+                               subject: String) -> HTTPResponse {
+        switch result {
+        case .success(let events):
+            struct Answer: Encodable {
+                var subject: String
+                var events: [AgentEvent]
+            }
+            return .json(body: view.encode(Answer(subject: subject, events: events)))
+        case .failure(let refusal):
+            switch refusal {
+            case .unknownGroup, .unknownService:
+                return .error(status: .notFound, message: refusal.description)
+            case .refused:
+                return .error(status: .conflict, message: refusal.description)
+            }
+        }
+    }
+
+    private func groupCommand(_ command: String, group: String, _ arguments: [String: String]) -> HTTPResponse {
+        switch command {
+        case "switchover":
+            guard let target = arguments["to"] ?? arguments["member"], !target.isEmpty else {
+                return .error(status: .badRequest, message: "switchover needs a target member: {\"to\": \"web-2\"}")
+            }
+            return commandResult(state.switchover(group: group, to: target), subject: group)
+        case "hold":
+            return commandResult(state.hold(group: group, reason: arguments["reason"] ?? "held by an operator"),
+                                 subject: group)
+        default:
+            return commandResult(state.release(group: group), subject: group)
+        }
+    }
+
+    private func maintenance(service: String, on: Bool, _ arguments: [String: String]) -> HTTPResponse {
+        var until: Date?
+        if on, let text = arguments["for"] ?? arguments["duration"] {
+            guard let duration = DurationText.parse(text), duration > .zero else {
+                return .error(status: .badRequest, message: "for: expected a duration like 30m or 2h, got \"\(text)\"")
+            }
+            until = clock.now().adding(duration)
+        }
+        if on, let text = arguments["until"] {
+            guard let date = try? Date(text, strategy: .iso8601) else {
+                return .error(status: .badRequest,
+                              message: "until: expected an ISO 8601 time like 2026-11-28T06:00:00Z, got \"\(text)\"")
+            }
+            until = date
+        }
+        let reason = arguments["reason"] ?? (on ? "maintenance by an operator" : "ready again")
+        let result = state.setMaintenance(on, for: service, reason: reason, until: until)
+        return commandResult(result.map { $0.map { [$0] } ?? [] }, subject: service)
+    }
 
     private func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
         var kind = BeatKind.success

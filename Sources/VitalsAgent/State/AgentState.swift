@@ -1,13 +1,16 @@
 import Foundation
 import Synchronization
+import VitalsActions
 import VitalsCore
 
-/// The one owner of the agent's health state.
+/// The one owner of the agent's state: service health and group decisions.
 ///
 /// Probe results, heartbeats, operator commands and clock ticks all arrive
 /// here and are applied one at a time under a single lock, so every change
-/// has a total order and nothing else mutates state. Transitions are handed
-/// to `onTransition` after the lock is released, in the order they happened.
+/// has a total order. What they cause — state changes and group decisions —
+/// becomes `AgentEvent`s with increasing ids, handed to `publish` on one
+/// serial queue in exactly that order (the agent journals, logs and runs
+/// actions from there). Nothing else mutates state.
 public final class AgentState: Sendable {
     /// A copy of everything the status view shows, taken at one instant.
     public struct Snapshot: Sendable {
@@ -15,6 +18,11 @@ public final class AgentState: Sendable {
         public var configPath: String
         public var startedAt: Date
         public var services: [(config: ServiceConfig, health: ServiceHealth, lastProbe: ProbeResult?)]
+        public var groups: [GroupEngine]
+        public var isolation: IsolationGuard
+        public var maintenanceUntil: [String: Date]
+        public var blockedBy: [String: String]
+        public var recentEvents: [AgentEvent]
         /// Bumped by every change; equal versions mean equal snapshots.
         public var version: UInt64
         /// True once every probed service has reported at least one result.
@@ -34,6 +42,21 @@ public final class AgentState: Sendable {
         case notAHeartbeatService(String, kind: String)
     }
 
+    /// Why an operator command was refused: each has an HTTP status and a sentence.
+    public enum CommandRefusal: Error, Equatable, CustomStringConvertible {
+        case unknownGroup(String)
+        case unknownService(String)
+        case refused(String)
+
+        public var description: String {
+            switch self {
+            case .unknownGroup(let name): "no such group: \(name)"
+            case .unknownService(let name): "no such service: \(name)"
+            case .refused(let why): why
+            }
+        }
+    }
+
     private struct Entry {
         var config: ServiceConfig
         var health: ServiceHealth
@@ -44,105 +67,244 @@ public final class AgentState: Sendable {
         var config: VitalsConfig
         var entries: [Entry]
         var index: [String: Int]
+        var coordinator: FailoverCoordinator
+        var dependsOn: [String: [String]]
+        var maintenanceUntil: [String: Date] = [:]
         var version: UInt64 = 0
         var stateVersion: UInt64 = 0
         var unprobed: Set<String>
+        var nextEventID: UInt64
+        var recentEvents: RecentEvents
+
+        var views: [String: ServiceView] {
+            var views: [String: ServiceView] = [:]
+            for entry in entries {
+                views[entry.config.name] = ServiceView(state: entry.health.state, since: entry.health.since,
+                                                       reason: entry.health.reason)
+            }
+            return views
+        }
+
+        /// Turns transitions and group decisions into numbered events.
+        mutating func events(transitions: [HealthTransition], groupEvents: [GroupEvent]) -> [AgentEvent] {
+            var out: [AgentEvent] = []
+            for t in transitions {
+                out.append(.stateChange(t, id: nextEventID))
+                nextEventID += 1
+            }
+            for e in groupEvents {
+                out.append(.group(e, id: nextEventID))
+                nextEventID += 1
+            }
+            if !out.isEmpty {
+                recentEvents.append(contentsOf: out)
+                stateVersion &+= 1
+            }
+            version &+= 1
+            return out
+        }
+
+        /// After health changed: let the groups decide.
+        mutating func decide(after transitions: [HealthTransition], at now: Date) -> [AgentEvent] {
+            let groupEvents = transitions.isEmpty ? coordinator.tick(at: now) : coordinator.update(states: views, at: now)
+            return events(transitions: transitions, groupEvents: groupEvents)
+        }
     }
 
     private let inner: Mutex<Inner>
     private let clock: any VitalsClock
-    private let onTransition: @Sendable (HealthTransition) -> Void
+    private let effects = DispatchQueue(label: "vitals.effects")
+    private let publish: @Sendable ([AgentEvent]) -> Void
     public let startedAt: Date
     public let configPath: String
 
+    /// - Parameters:
+    ///   - restoring: group state saved before a restart, by group name.
+    ///   - lastEvents: the journal's tail, so ids continue and `/v1/events` keeps history.
+    ///   - publish: receives every batch of new events, in order, on one serial queue.
     public init(config: VitalsConfig, configPath: String, clock: any VitalsClock,
-                onTransition: @escaping @Sendable (HealthTransition) -> Void) {
+                restoring: [String: GroupEngine.Persisted] = [:], lastEvents: [AgentEvent] = [],
+                publish: @escaping @Sendable ([AgentEvent]) -> Void) {
         let now = clock.now()
         self.clock = clock
         self.startedAt = now
         self.configPath = configPath
-        self.onTransition = onTransition
+        self.publish = publish
         let entries = config.services.map { Entry(config: $0, health: ServiceHealth(service: $0, startedAt: now)) }
         var index: [String: Int] = [:]
         for (i, entry) in entries.enumerated() { index[entry.config.name] = i }
+        var dependsOn: [String: [String]] = [:]
+        for service in config.services where !service.dependsOn.isEmpty { dependsOn[service.name] = service.dependsOn }
         let probed = config.services.filter { if case .heartbeat = $0.check { false } else { true } }.map(\.name)
-        inner = Mutex(Inner(config: config, entries: entries, index: index, unprobed: Set(probed)))
+        var recent = RecentEvents(capacity: 1000)
+        recent.append(contentsOf: lastEvents)
+        inner = Mutex(Inner(config: config, entries: entries, index: index,
+                            coordinator: FailoverCoordinator(config: config, startedAt: now, restoring: restoring),
+                            dependsOn: dependsOn, unprobed: Set(probed),
+                            nextEventID: (lastEvents.map(\.id).max() ?? 0) + 1, recentEvents: recent))
     }
+
+    /// Hands events to `publish` in order. Called with the lock held, so the
+    /// queue receives batches in the order the state changed.
+    private func emit(_ events: [AgentEvent]) {
+        guard !events.isEmpty else { return }
+        let publish = self.publish
+        effects.async { publish(events) }
+    }
+
+    /// Waits until every event published so far has been handed over (tests, shutdown).
+    public func flush() {
+        effects.sync {}
+    }
+
+    // MARK: Inputs
 
     /// Applies one probe result; answers how soon the service should be probed again.
     @discardableResult
     public func record(_ result: ProbeResult, for service: String) -> ProbeDelayHint {
-        let (transition, hint): (HealthTransition?, ProbeDelayHint) = inner.withLock { state in
+        inner.withLock { state in
             guard let i = state.index[service], case .probed(var tracker) = state.entries[i].health else {
-                return (nil, .normal)
+                return .normal
             }
             let transition = tracker.record(result)
             state.entries[i].health = .probed(tracker)
             state.entries[i].lastProbe = result
             state.unprobed.remove(service)
-            state.version &+= 1
-            if transition != nil { state.stateVersion &+= 1 }
-            return (transition, tracker.nextProbeDelayHint)
+            if let transition {
+                emit(state.decide(after: [transition], at: result.time))
+            } else {
+                state.version &+= 1
+            }
+            return tracker.nextProbeDelayHint
         }
-        if let transition { onTransition(transition) }
-        return hint
     }
 
     /// Applies one pushed heartbeat.
     public func beat(_ kind: BeatKind, for service: String, duration: Duration? = nil,
                      exitStatus: Int? = nil) -> Result<HeartbeatReceipt, HeartbeatRejection> {
         let now = clock.now()
-        let outcome: Result<(HeartbeatReceipt, HealthTransition?), HeartbeatRejection> = inner.withLock { state in
+        return inner.withLock { state in
             guard let i = state.index[service] else { return .failure(.unknownService(service)) }
             guard case .heartbeat(var tracker) = state.entries[i].health else {
                 return .failure(.notAHeartbeatService(service, kind: state.entries[i].config.check.kind))
             }
             let transition = tracker.beat(kind, at: now, duration: duration, exitStatus: exitStatus)
             state.entries[i].health = .heartbeat(tracker)
-            state.version &+= 1
             state.stateVersion &+= 1
-            return .success((HeartbeatReceipt(service: service, kind: kind, state: tracker.state,
-                                              deadline: tracker.deadline), transition))
-        }
-        switch outcome {
-        case .success(let (receipt, transition)):
-            if let transition { onTransition(transition) }
-            return .success(receipt)
-        case .failure(let rejection):
-            return .failure(rejection)
+            emit(state.decide(after: transition.map { [$0] } ?? [], at: now))
+            return .success(HeartbeatReceipt(service: service, kind: kind, state: tracker.state,
+                                             deadline: tracker.deadline))
         }
     }
 
-    /// Lets time-driven rules act: heartbeat deadlines, the end of a flapping period.
+    /// Lets time-driven rules act: heartbeat deadlines, flapping settling,
+    /// maintenance expiry, deferred failovers.
     public func tick() {
         let now = clock.now()
-        let transitions: [HealthTransition] = inner.withLock { state in
-            var changes: [HealthTransition] = []
+        inner.withLock { state in
+            var transitions: [HealthTransition] = []
+            for (service, until) in state.maintenanceUntil where until <= now {
+                state.maintenanceUntil[service] = nil
+                if let i = state.index[service],
+                   let change = state.entries[i].health.setMaintenance(false, reason: "maintenance expired", at: now) {
+                    transitions.append(change)
+                }
+            }
             for i in state.entries.indices {
-                if let change = state.entries[i].health.tick(at: now) { changes.append(change) }
+                if let change = state.entries[i].health.tick(at: now) { transitions.append(change) }
             }
-            if !changes.isEmpty {
-                state.version &+= 1
-                state.stateVersion &+= 1
-            }
-            return changes
+            if transitions.isEmpty, (state.coordinator.nextWakeup.map { $0 > now } ?? true) { return }
+            emit(state.decide(after: transitions, at: now))
         }
-        transitions.forEach(onTransition)
     }
 
-    /// Puts a service in or out of maintenance.
-    public func setMaintenance(_ on: Bool, for service: String, reason: String) -> Bool {
+    // MARK: Operator commands
+
+    /// Puts a service in maintenance, optionally until `until`; or takes it out (`on == false`).
+    public func setMaintenance(_ on: Bool, for service: String, reason: String,
+                               until: Date? = nil) -> Result<AgentEvent?, CommandRefusal> {
         let now = clock.now()
-        let result: (found: Bool, HealthTransition?) = inner.withLock { state in
-            guard let i = state.index[service] else { return (false, nil) }
+        return inner.withLock { state in
+            guard let i = state.index[service] else { return .failure(.unknownService(service)) }
+            state.maintenanceUntil[service] = on ? until : nil
             let change = state.entries[i].health.setMaintenance(on, reason: reason, at: now)
+            state.stateVersion &+= 1
+            let events = state.decide(after: change.map { [$0] } ?? [], at: now)
+            emit(events)
+            return .success(events.first)
+        }
+    }
+
+    /// Moves an active-passive group to `member` now, if it serves.
+    public func switchover(group: String, to member: String) -> Result<[AgentEvent], CommandRefusal> {
+        let now = clock.now()
+        return inner.withLock { state in
+            let outcome = state.coordinator.withEngine(named: group) { $0.switchover(to: member, at: now) }
+            switch outcome {
+            case nil:
+                return .failure(.unknownGroup(group))
+            case .failure(let refusal)?:
+                return .failure(.refused(refusal.description))
+            case .success(let groupEvents)?:
+                let events = state.events(transitions: [], groupEvents: groupEvents)
+                emit(events)
+                return .success(events)
+            }
+        }
+    }
+
+    /// Pauses (`hold`) or resumes (`release`) automatic decisions for a group.
+    public func hold(group: String, reason: String) -> Result<[AgentEvent], CommandRefusal> {
+        groupCommand(group) { engine, now in engine.hold(reason: reason, at: now) }
+    }
+
+    public func release(group: String) -> Result<[AgentEvent], CommandRefusal> {
+        groupCommand(group) { engine, now in engine.release(at: now) }
+    }
+
+    private func groupCommand(_ group: String,
+                              _ body: (inout GroupEngine, Date) -> [GroupEvent]) -> Result<[AgentEvent], CommandRefusal> {
+        let now = clock.now()
+        return inner.withLock { state in
+            guard let groupEvents = state.coordinator.withEngine(named: group, { body(&$0, now) }) else {
+                return .failure(.unknownGroup(group))
+            }
+            let events = state.events(transitions: [], groupEvents: groupEvents)
+            emit(events)
+            return .success(events)
+        }
+    }
+
+    /// Right before a decision's actions run: is its target still up? When it
+    /// is not, the engine chooses again; the new decision is published as
+    /// events of its own and returned so the caller runs its actions instead.
+    public func confirmTarget(of event: AgentEvent) -> TargetCheck {
+        guard let groupEvent = event.groupEvent else { return .notApplicable }
+        let now = clock.now()
+        return inner.withLock { state in
+            let views = state.views
+            let check = state.coordinator.withEngine(named: groupEvent.group) {
+                $0.confirmTarget(of: groupEvent, states: views, at: now)
+            } ?? .notApplicable
+            if case .replaced(let groupEvents) = check {
+                let events = state.events(transitions: [], groupEvents: groupEvents)
+                emit(events)
+                return .replaced(by: events.compactMap(\.groupEvent))
+            }
+            return check
+        }
+    }
+
+    /// Records what an event's actions did, for `/v1/events` and the group's status.
+    public func recordActions(_ records: [ActionOutcome], forEvent id: UInt64) {
+        inner.withLock { state in
+            state.recentEvents.update(id) { $0.actions += records }
             state.version &+= 1
             state.stateVersion &+= 1
-            return (true, change)
         }
-        if let change = result.1 { onTransition(change) }
-        return result.found
     }
+
+    // MARK: Reads
 
     /// Bumped by every input; cheap, for deciding whether a rendered view is stale.
     public var version: UInt64 { inner.withLock { $0.version } }
@@ -153,14 +315,68 @@ public final class AgentState: Sendable {
 
     public func snapshot() -> Snapshot {
         inner.withLock { state in
-            Snapshot(config: state.config, configPath: configPath, startedAt: startedAt,
-                     services: state.entries.map { ($0.config, $0.health, $0.lastProbe) },
-                     version: state.version, firstRoundComplete: state.unprobed.isEmpty)
+            var blocked: [String: String] = [:]
+            let states = state.entries.reduce(into: [String: HealthState]()) { $0[$1.config.name] = $1.health.state }
+            for service in state.dependsOn.keys {
+                if let root = Dependencies.rootCause(of: service, states: states, dependsOn: state.dependsOn) {
+                    blocked[service] = root
+                }
+            }
+            return Snapshot(config: state.config, configPath: configPath, startedAt: startedAt,
+                            services: state.entries.map { ($0.config, $0.health, $0.lastProbe) },
+                            groups: state.coordinator.engines, isolation: state.coordinator.isolation,
+                            maintenanceUntil: state.maintenanceUntil, blockedBy: blocked,
+                            recentEvents: state.recentEvents.all,
+                            version: state.version, firstRoundComplete: state.unprobed.isEmpty)
         }
+    }
+
+    /// One recent event by id.
+    public func recentEvent(_ id: UInt64) -> AgentEvent? {
+        inner.withLock { $0.recentEvents.event(id) }
+    }
+
+    /// Events with an id above `since`, oldest first, at most `limit`.
+    public func events(since: UInt64, limit: Int) -> [AgentEvent] {
+        inner.withLock { $0.recentEvents.after(since, limit: limit) }
     }
 
     /// The health of one service, if it exists.
     public func health(of service: String) -> ServiceHealth? {
         inner.withLock { state in state.index[service].map { state.entries[$0].health } }
     }
+
+    /// What must survive a restart: each group's engine state.
+    public var persistedGroups: [String: GroupEngine.Persisted] {
+        inner.withLock { $0.coordinator.persisted }
+    }
+}
+
+/// The last N events in memory, for `/v1/events` and the status page.
+struct RecentEvents {
+    private var items: [AgentEvent] = []
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func append(contentsOf events: [AgentEvent]) {
+        items.append(contentsOf: events)
+        if items.count > capacity { items.removeFirst(items.count - capacity) }
+    }
+
+    mutating func update(_ id: UInt64, _ body: (inout AgentEvent) -> Void) {
+        // Ids increase, so search from the newest.
+        if let i = items.lastIndex(where: { $0.id == id }) { body(&items[i]) }
+    }
+
+    func event(_ id: UInt64) -> AgentEvent? {
+        items.last { $0.id == id }
+    }
+
+    func after(_ id: UInt64, limit: Int) -> [AgentEvent] {
+        let start = items.firstIndex { $0.id > id } ?? items.endIndex
+        return Array(items[start...].prefix(limit))
+    }
+
+    var all: [AgentEvent] { items }
 }

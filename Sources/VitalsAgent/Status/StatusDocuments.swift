@@ -45,6 +45,10 @@ struct ServiceStatus: Encodable {
     var lastProbeAt: String?
     var latencyMs: Double?
     var dependsOn: [String]
+    /// The failing service this one depends on, when there is one.
+    var blockedBy: String?
+    /// When maintenance ends by itself, if it was given an expiry.
+    var maintenanceUntil: String?
     var heartbeat: HeartbeatStatus?
 
     struct HeartbeatStatus: Encodable {
@@ -89,14 +93,52 @@ struct GroupStatus: Encodable {
     var mode: String
     /// up: every member serving; degraded: some; down: none.
     var state: String
+    /// The engine's view: starting, ok, degraded, down.
+    var condition: String
+    /// Active-passive: the one active member (or none); active-active: every active member.
+    var active: [String]
+    var activeMember: String?
     var members: [Member]
     var serving: [String]
+    var held: Bool
+    var hold: Hold?
+    var isolated: Bool
+    var isolationReason: String?
+    /// A move deferred by the cooldown.
+    var pending: Pending?
+    var lastMoveAt: String?
+    /// Failovers counted against `max_failovers` in the current window.
+    var recentFailovers: Int
+    /// The group's latest events, newest last, with their action results.
+    var recentEvents: [AgentEvent]
 
     struct Member: Encodable {
         var name: String
         var state: HealthState
         var reason: String
+        var active: Bool
+        var blockedBy: String?
     }
+
+    struct Hold: Encodable {
+        var cause: String
+        var reason: String
+        var since: String
+    }
+
+    struct Pending: Encodable {
+        var kind: String
+        var from: String
+        var to: String
+        var notBefore: String
+        var reason: String
+    }
+}
+
+struct EventList: Encodable {
+    var events: [AgentEvent]
+    /// The id to pass as `since` for the next page.
+    var lastId: UInt64
 }
 
 struct ServiceList: Encodable {
@@ -105,6 +147,21 @@ struct ServiceList: Encodable {
 
 struct GroupList: Encodable {
     var groups: [GroupStatus]
+}
+
+extension JSONEncoder {
+    /// How Vitals writes JSON everywhere: snake_case keys, sorted, one line,
+    /// times as ISO 8601 in UTC with milliseconds.
+    static func vitals() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(JSONTime.string(date))
+        }
+        return encoder
+    }
 }
 
 enum JSONTime {

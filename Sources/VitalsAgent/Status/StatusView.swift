@@ -32,12 +32,14 @@ public final class StatusView: Sendable {
     private let clock: any VitalsClock
     private let refreshInterval: Duration
     private let cache = Mutex(Cache())
-    private let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
+    private let encoder = JSONEncoder.vitals()
+
+    /// Encodes anything the way the status documents are encoded (one line, snake_case keys).
+    func encode(_ value: some Encodable) -> HTTPBody {
+        var bytes = (try? encoder.encode(value)).map(Array.init) ?? Array("{}".utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        return HTTPBody(bytes: bytes)
+    }
 
     public init(state: AgentState, clock: any VitalsClock, refreshInterval: Duration = .milliseconds(250)) {
         self.state = state
@@ -68,32 +70,42 @@ public final class StatusView: Sendable {
 
     private func render(_ document: Document, snapshot: AgentState.Snapshot, now: Date) -> HTTPBody? {
         let services = snapshot.services
+        func status(_ entry: (config: ServiceConfig, health: ServiceHealth, lastProbe: ProbeResult?)) -> ServiceStatus {
+            var s = Self.serviceStatus(entry.config, entry.health, entry.lastProbe)
+            s.blockedBy = snapshot.blockedBy[entry.config.name]
+            s.maintenanceUntil = snapshot.maintenanceUntil[entry.config.name].map(JSONTime.string)
+            return s
+        }
         func serviceStatus(named name: String) -> ServiceStatus? {
-            services.first { $0.config.name == name }.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+            services.first { $0.config.name == name }.map(status)
+        }
+        func groupStatus(_ engine: GroupEngine, _ all: [ServiceStatus]) -> GroupStatus {
+            Self.groupStatus(engine, all, events: snapshot.recentEvents.filter { $0.group == engine.group.name }.suffix(10))
         }
         let data: Data?
         switch document {
         case .status:
-            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
+            let all = services.map(status)
             data = try? encoder.encode(StatusDocument(
                 agent: Self.agentStatus(snapshot, services: all, now: now),
                 services: all,
-                groups: snapshot.config.groups.map { Self.groupStatus($0, all) }))
+                groups: snapshot.groups.map { groupStatus($0, all) }))
         case .services:
-            data = try? encoder.encode(ServiceList(services: services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }))
+            data = try? encoder.encode(ServiceList(services: services.map(status)))
         case .service(let name):
             guard let status = serviceStatus(named: name) else { return nil }
             data = try? encoder.encode(status)
         case .explain(let name):
             guard let entry = services.first(where: { $0.config.name == name }) else { return nil }
-            data = try? encoder.encode(Self.explain(entry.config, entry.health, entry.lastProbe))
+            var explain = Self.explain(entry.config, entry.health, entry.lastProbe)
+            explain.service = status(entry)
+            data = try? encoder.encode(explain)
         case .groups:
-            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
-            data = try? encoder.encode(GroupList(groups: snapshot.config.groups.map { Self.groupStatus($0, all) }))
+            let all = services.map(status)
+            data = try? encoder.encode(GroupList(groups: snapshot.groups.map { groupStatus($0, all) }))
         case .group(let name):
-            guard let group = snapshot.config.group(named: name) else { return nil }
-            let all = services.map { Self.serviceStatus($0.config, $0.health, $0.lastProbe) }
-            data = try? encoder.encode(Self.groupStatus(group, all))
+            guard let engine = snapshot.groups.first(where: { $0.group.name == name }) else { return nil }
+            data = try? encoder.encode(groupStatus(engine, services.map(status)))
         }
         guard var bytes = data.map(Array.init) else { return nil }
         bytes.append(UInt8(ascii: "\n"))
@@ -140,7 +152,7 @@ public final class StatusView: Sendable {
             consecutiveFailures: health.consecutiveFailures,
             lastProbeAt: lastProbe.map { JSONTime.string($0.time) },
             latencyMs: lastProbe?.latency?.jsonMilliseconds,
-            dependsOn: config.dependsOn, heartbeat: heartbeat)
+            dependsOn: config.dependsOn, blockedBy: nil, maintenanceUntil: nil, heartbeat: heartbeat)
     }
 
     static func explain(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ExplainDocument {
@@ -163,13 +175,25 @@ public final class StatusView: Sendable {
                                        latencyMs: $0.latency?.jsonMilliseconds, reason: $0.reason) })
     }
 
-    static func groupStatus(_ group: GroupConfig, _ services: [ServiceStatus]) -> GroupStatus {
+    static func groupStatus(_ engine: GroupEngine, _ services: [ServiceStatus],
+                            events: some Collection<AgentEvent>) -> GroupStatus {
+        let group = engine.group
         let members = group.members.map { name in
             let s = services.first { $0.name == name }
-            return GroupStatus.Member(name: name, state: s?.state ?? .unknown, reason: s?.reason ?? "")
+            return GroupStatus.Member(name: name, state: s?.state ?? .unknown, reason: s?.reason ?? "",
+                                      active: engine.active.contains(name), blockedBy: engine.rootCause(of: name))
         }
-        let serving = members.filter { $0.state.isServing }.map(\.name)
+        let serving = members.filter { $0.state.isServing && $0.blockedBy == nil }.map(\.name)
         let state = serving.isEmpty ? "down" : serving.count == members.count ? "up" : "degraded"
-        return GroupStatus(name: group.name, mode: group.mode.name, state: state, members: members, serving: serving)
+        return GroupStatus(
+            name: group.name, mode: group.mode.name, state: state, condition: engine.condition.rawValue,
+            active: engine.active, activeMember: engine.activeMember, members: members, serving: serving,
+            held: engine.isHeld,
+            hold: engine.hold.map { .init(cause: $0.cause.rawValue, reason: $0.reason, since: JSONTime.string($0.since)) },
+            isolated: engine.isIsolated, isolationReason: engine.isolationReason,
+            pending: engine.pending.map { .init(kind: $0.kind.rawValue, from: $0.from, to: $0.to,
+                                                notBefore: JSONTime.string($0.notBefore), reason: $0.reason) },
+            lastMoveAt: engine.lastMoveAt.map(JSONTime.string), recentFailovers: engine.recentMoves.count,
+            recentEvents: Array(events))
     }
 }

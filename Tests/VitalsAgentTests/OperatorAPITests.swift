@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+import VitalsCore
+import VitalsHTTP
+@testable import VitalsAgent
+
+/// Failover controls and the event log through the API, with a manual clock.
+@Suite struct OperatorAPITests {
+    let clock = ManualClock()
+    let auth: HTTPHeaders = ["Authorization": "Bearer t0ken"]
+
+    func makeAPI() -> (StatusAPI, AgentState, Transitions) {
+        let fast = ProbeTiming(rise: 1, fall: 1, flapping: FlapPolicy(changes: 0))
+        let config = VitalsConfig(
+            services: [
+                ServiceConfig(name: "web-1", check: .tcp(TCPCheck(host: "127.0.0.1", port: 1)), timing: fast),
+                ServiceConfig(name: "web-2", check: .tcp(TCPCheck(host: "127.0.0.1", port: 2)), timing: fast),
+            ],
+            groups: [GroupConfig(name: "web", mode: .activePassive(failback: .manual, failbackDelay: .seconds(10)),
+                                 members: ["web-1", "web-2"], cooldown: .zero)])
+        let events = Transitions()
+        let state = AgentState(config: config, configPath: "t.yaml", clock: clock) { events.append(contentsOf: $0) }
+        let api = StatusAPI(state: state, view: StatusView(state: state, clock: clock), token: BearerToken("t0ken"),
+                            allowGetHeartbeats: false, clock: clock)
+        return (api, state, events)
+    }
+
+    func post(_ api: StatusAPI, _ target: String, body: String = "", token: Bool = true) -> (Int, [String: Any]?) {
+        let response = api.handle(HTTPRequest(method: .post, target: target, headers: token ? auth : [:],
+                                              body: Array(body.utf8)))
+        return (response.status.code, try? JSONSerialization.jsonObject(with: Data(response.body.bytes)) as? [String: Any])
+    }
+
+    func get(_ api: StatusAPI, _ target: String) -> [String: Any]? {
+        let response = api.handle(HTTPRequest(method: .get, target: target))
+        return try? JSONSerialization.jsonObject(with: Data(response.body.bytes)) as? [String: Any]
+    }
+
+    func probe(_ state: AgentState, _ service: String, ok: Bool) {
+        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: ok ? .ok : .failed,
+                                 reason: ok ? "" : "connect refused"), for: service)
+    }
+
+    @Test func failoverShowsInGroupStatusAndEvents() throws {
+        let (api, state, published) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-1")
+
+        clock.advance(by: .seconds(1))
+        probe(state, "web-1", ok: false)
+        let group = try #require(get(api, "/v1/groups/web"))
+        #expect(group["active_member"] as? String == "web-2")
+        let recent = try #require(group["recent_events"] as? [[String: Any]])
+        #expect(recent.last?["kind"] as? String == "failover")
+        #expect(recent.last?["from"] as? String == "web-1")
+        #expect(recent.last?["to"] as? String == "web-2")
+
+        let events = try #require(get(api, "/v1/events")?["events"] as? [[String: Any]])
+        let kinds = events.map { $0["kind"] as? String ?? "" }
+        #expect(kinds == ["state_change", "activated", "state_change", "state_change", "failover"])
+        let ids = events.compactMap { $0["id"] as? Int }
+        #expect(ids == Array(1...5))
+        state.flush()
+        #expect(published.all.map(\.kind) == kinds, "published in the same order as recorded")
+
+        let page = try #require(get(api, "/v1/events?since=3&limit=1"))
+        #expect((page["events"] as? [[String: Any]])?.map { $0["id"] as? Int } == [4])
+        #expect(page["last_id"] as? Int == 4)
+    }
+
+    @Test func switchoverRefusedToADownMemberAndAcceptedToAnUpOne() throws {
+        let (api, state, _) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: false)
+        let (refused, body) = post(api, "/v1/groups/web/switchover", body: #"{"to":"web-2"}"#)
+        #expect(refused == 409)
+        let message = try #require((body?["error"] as? [String: Any])?["message"] as? String)
+        #expect(message.contains("web-2"))
+
+        clock.advance(by: .seconds(1))
+        probe(state, "web-2", ok: true)
+        let (accepted, answer) = post(api, "/v1/groups/web/switchover?to=web-2")
+        #expect(accepted == 200)
+        #expect((answer?["events"] as? [[String: Any]])?.first?["kind"] as? String == "switchover")
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-2")
+
+        #expect(post(api, "/v1/groups/web/switchover").0 == 400)
+        #expect(post(api, "/v1/groups/nope/switchover?to=web-1").0 == 404)
+        #expect(post(api, "/v1/groups/web/switchover?to=web-1", token: false).0 == 401)
+    }
+
+    @Test func holdStopsAutomaticFailoverUntilRelease() throws {
+        let (api, state, _) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        let (code, _) = post(api, "/v1/groups/web/hold", body: #"{"reason":"db migration"}"#)
+        #expect(code == 200)
+        let held = try #require(get(api, "/v1/groups/web"))
+        #expect(held["held"] as? Bool == true)
+        #expect((held["hold"] as? [String: Any])?["reason"] as? String == "db migration")
+
+        clock.advance(by: .seconds(1))
+        probe(state, "web-1", ok: false)
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-1", "held: no failover")
+
+        #expect(post(api, "/v1/groups/web/release").0 == 200)
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-2", "released: decides at once")
+    }
+
+    @Test func maintenanceEndsByItselfAtItsExpiry() throws {
+        let (api, state, _) = makeAPI()
+        probe(state, "web-1", ok: true)
+        let (code, _) = post(api, "/v1/services/web-1/maintenance", body: #"{"reason":"kernel update","for":"30m"}"#)
+        #expect(code == 200)
+        let service = try #require(get(api, "/v1/services/web-1"))
+        #expect(service["state"] as? String == "maintenance")
+        #expect(service["reason"] as? String == "kernel update")
+        #expect(service["maintenance_until"] as? String == JSONTime.string(clock.now().adding(.seconds(1800))))
+
+        clock.advance(by: .seconds(1799))
+        state.tick()
+        #expect(get(api, "/v1/services/web-1")?["state"] as? String == "maintenance")
+        clock.advance(by: .seconds(1))
+        state.tick()
+        #expect(get(api, "/v1/services/web-1")?["state"] as? String == "up")
+
+        #expect(post(api, "/v1/services/web-1/maintenance?for=soon").0 == 400)
+        #expect(post(api, "/v1/services/web-1/maintenance", body: "[1]").0 == 400)
+        #expect(post(api, "/v1/services/nope/maintenance").0 == 404)
+    }
+
+    @Test func readyEndsMaintenance() {
+        let (api, state, _) = makeAPI()
+        probe(state, "web-2", ok: true)
+        #expect(post(api, "/v1/services/web-2/maintenance").0 == 200)
+        #expect(get(api, "/v1/services/web-2")?["state"] as? String == "maintenance")
+        #expect(post(api, "/v1/services/web-2/ready").0 == 200)
+        #expect(get(api, "/v1/services/web-2")?["state"] as? String == "up")
+    }
+
+    @Test func eventQueryErrors() {
+        let (api, _, _) = makeAPI()
+        let bad = api.handle(HTTPRequest(method: .get, target: "/v1/events?since=x"))
+        #expect(bad.status.code == 400)
+        #expect(api.handle(HTTPRequest(method: .get, target: "/v1/events?limit=0")).status.code == 400)
+        #expect(api.handle(HTTPRequest(method: .post, target: "/v1/events")).status.code == 405)
+    }
+}
