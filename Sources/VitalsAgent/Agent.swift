@@ -34,7 +34,9 @@ public final class Agent: Sendable {
         self.clock = clock
     }
 
-    /// Runs until SIGINT or SIGTERM; then stops probing and serving and returns.
+    /// Runs until SIGINT or SIGTERM; then stops probing, lets running actions
+    /// finish up to a grace time, saves state and returns. SIGHUP reloads
+    /// the configuration.
     public func run() throws {
         // Threads already exist (the runtime's), so a signal may land on any
         // of them: ignore the default action and take the signals through
@@ -42,7 +44,7 @@ public final class Agent: Sendable {
         let stopRequested = StopSignal()
         signal(SIGPIPE, SIG_IGN)
         let signalQueue = DispatchQueue(label: "vitals.signals")
-        let signalSources = [SIGINT, SIGTERM].map { number in
+        var signalSources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
             source.setEventHandler { stopRequested.signal(number) }
@@ -51,9 +53,20 @@ public final class Agent: Sendable {
         }
         defer { signalSources.forEach { $0.cancel() } }
 
-        let token = try BearerToken.loadOrCreate(at: config.agent.tokenFile)
         let logger = self.logger
-        let config = self.config
+        let clock = self.clock
+        let store: AgentStore
+        do {
+            store = try AgentStore(directory: config.agent.stateDir, clock: clock)
+        } catch {
+            throw AgentError.stateDirectory(error.description)
+        }
+        let token = try BearerToken.loadOrCreate(at: config.agent.tokenFile)
+        let recovered = store.recover()
+        for warning in recovered.warnings { logger.warning("\(warning)") }
+
+        let currentConfig = Late<ConfigBox>()
+        currentConfig.value = ConfigBox(config)
         let stateBox = Late<AgentState>()
         let encoder = EventEncoder()
         let actions = ActionQueue(
@@ -61,18 +74,35 @@ public final class Agent: Sendable {
             dryRun: options.dryRun, clock: clock,
             deliver: { outcome in
                 Agent.log(outcome, to: logger)
-                if let id = UInt64(outcome.eventID) { stateBox.value?.recordActions([outcome], forEvent: id) }
+                guard let id = UInt64(outcome.eventID) else { return }
+                store.record(outcome, forEvent: id)
+                stateBox.value?.recordActions([outcome], forEvent: id)
             })
-        let state = AgentState(config: config, configPath: options.configPath, clock: clock) { events in
+        let interrupted = Self.interruptedActions(in: recovered.events, config: config, clock: clock)
+        let state = AgentState(config: config, configPath: options.configPath, clock: clock,
+                               restoring: recovered.snapshot, lastEvents: recovered.events,
+                               firstEventID: store.lastSequence + 1) { events in
+            // Effects are recorded before they are done: each decision is on
+            // disk before its actions start.
+            var decided = false
             for event in events {
+                store.record(event)
                 Agent.log(event, to: logger)
-                guard let group = event.group.flatMap(config.group(named:)),
-                      let kind = GroupEventKind(rawValue: event.kind) else { continue }
+                guard let kind = GroupEventKind(rawValue: event.kind) else { continue }
+                decided = true
+                let config = currentConfig.value?.config ?? VitalsConfig()
+                guard let group = event.group.flatMap(config.group(named:)) else { continue }
                 let steps = (group.on[kind] ?? []).compactMap(config.action(named:))
                 actions.enqueue(event.actionEvent(json: encoder.json(event)), actions: steps)
             }
+            if decided, let state = stateBox.value { store.save(state.persistentSnapshot()) }
         }
         stateBox.value = state
+        for (id, outcome) in interrupted {
+            logger.warning("action \(outcome.action) for event \(id) \(outcome.eventKind) was interrupted by a restart; it is not run again")
+            store.record(outcome, forEvent: id)
+            state.recordActions([outcome], forEvent: id)
+        }
         actions.beforeRun = { job in
             // The target may have failed while the job waited: check it now.
             guard let id = UInt64(job.id), let event = state.recentEvent(id) else { return .run }
@@ -88,9 +118,12 @@ public final class Agent: Sendable {
                 return .skip("target no longer up; a new decision replaces this one")
             }
         }
-        let view = StatusView(state: state, clock: clock)
+
+        let view = StatusView(state: state, clock: clock, storeHealth: store.health)
+        let reloader = Reloader(state: state, scheduler: Late(), current: currentConfig, logger: logger)
         let api = StatusAPI(state: state, view: view, token: token,
-                            allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock)
+                            allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
+                            storeHealth: store.health, reload: { reloader.reload() })
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             handler: api)
@@ -112,11 +145,29 @@ public final class Agent: Sendable {
                     return tracker.nextProbeDelayHint == .fast ? .fast : .normal
                 } ?? .normal
             })
+        reloader.scheduler.value = scheduler
         scheduler.start()
 
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+        signal(SIGHUP, SIG_IGN)
+        hangup.setEventHandler { _ = reloader.reload() }
+        hangup.resume()
+        signalSources.append(hangup)
+
+        // Time-driven rules, the snapshot and the journal's retry ride on one ticker.
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "vitals.ticker"))
+        let savedVersion = Mutex<UInt64>(0)
         ticker.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
-        ticker.setEventHandler { state.tick() }
+        ticker.setEventHandler {
+            state.tick()
+            store.retryPending()
+            let version = state.stateVersion
+            let changed = savedVersion.withLock { saved in
+                defer { saved = version }
+                return saved != version
+            }
+            if changed { store.save(state.persistentSnapshot()) }
+        }
         ticker.resume()
 
         let addresses = server.localAddresses.map(\.description).joined(separator: ", ")
@@ -124,14 +175,36 @@ public final class Agent: Sendable {
 
         let received = stopRequested.wait()
         logger.notice("received \(received == SIGINT ? "SIGINT" : "SIGTERM"), stopping")
-        ticker.cancel()
         scheduler.stop()
+        ticker.cancel()
         state.flush()
         if !actions.shutdownBlocking(grace: .seconds(10)) {
-            logger.warning("actions still running after 10s; stopping without them")
+            logger.warning("actions still running after 10s; stopped them")
         }
+        state.flush()
+        store.save(state.persistentSnapshot())
+        store.retryPending()
         server.stop()
         logger.notice("stopped")
+    }
+
+    /// Actions of recovered decisions that never reported an outcome: the
+    /// agent stopped while they waited or ran. They are reported, not re-run.
+    static func interruptedActions(in events: [AgentEvent], config: VitalsConfig,
+                                   clock: any VitalsClock) -> [(UInt64, ActionOutcome)] {
+        var out: [(UInt64, ActionOutcome)] = []
+        for event in events {
+            guard let kind = GroupEventKind(rawValue: event.kind),
+                  let group = event.group.flatMap(config.group(named:)) else { continue }
+            let done = Set(event.actions.map(\.action))
+            for action in (group.on[kind] ?? []).compactMap(config.action(named:)) where !done.contains(action.name) {
+                out.append((event.id, ActionOutcome.notRun(
+                    action, event: event.actionEvent(json: []),
+                    result: .skipped("interrupted: the agent stopped before it finished; not run again"),
+                    at: clock.now())))
+            }
+        }
+        return out
     }
 
     /// One line per action run: `action promote (exec) for event 12 failover: ok, 1 attempt, 35ms`.
@@ -174,6 +247,7 @@ public final class Agent: Sendable {
 
 /// A reference filled in after construction, for closures made before their target exists.
 final class Late<Value: AnyObject & Sendable>: Sendable {
+    init() {}
     private let box = Mutex<Value?>(nil)
     var value: Value? {
         get { box.withLock { $0 } }
@@ -203,10 +277,59 @@ final class StopSignal: Sendable {
 
 public enum AgentError: Error, CustomStringConvertible {
     case cannotListen(String, String)
+    case stateDirectory(String)
 
     public var description: String {
         switch self {
         case .cannotListen(let address, let why): "cannot listen on \(address): \(why)"
+        case .stateDirectory(let why): why
+        }
+    }
+}
+
+/// The configuration in force, shared by the closures that read it.
+final class ConfigBox: Sendable {
+    let config: VitalsConfig
+    init(_ config: VitalsConfig) { self.config = config }
+}
+
+/// Re-reads the configuration file (SIGHUP, `POST /v1/reload`): an invalid
+/// file changes nothing and every error is reported; a valid one is applied
+/// without losing the state of what still exists.
+final class Reloader: Sendable {
+    let state: AgentState
+    let scheduler: Late<ProbeScheduler>
+    let current: Late<ConfigBox>
+    let logger: Logger
+    private let serial = Mutex(())
+
+    init(state: AgentState, scheduler: Late<ProbeScheduler>, current: Late<ConfigBox>, logger: Logger) {
+        self.state = state
+        self.scheduler = scheduler
+        self.current = current
+        self.logger = logger
+    }
+
+    func reload() -> Result<AgentState.ReloadSummary, ConfigFile.Failure> {
+        serial.withLock { _ in
+            switch ConfigFile.load(path: state.configPath) {
+            case .failure(let failure):
+                logger.error("reload refused; still running the previous configuration:\n\(failure)")
+                return .failure(failure)
+            case .success(let config):
+                let old = current.value?.config
+                if let old, old.agent.listen != config.agent.listen || old.agent.stateDir != config.agent.stateDir
+                    || old.agent.tokenFile != config.agent.tokenFile {
+                    logger.warning("agent.listen, agent.state_dir and agent.token_file take effect at the next restart")
+                }
+                current.value = ConfigBox(config)
+                let summary = state.reload(config)
+                scheduler.value?.update(services: config.services.filter {
+                    if case .heartbeat = $0.check { false } else { true }
+                })
+                logger.notice("configuration reloaded: \(summary)")
+                return .success(summary)
+            }
         }
     }
 }

@@ -14,14 +14,19 @@ public struct StatusAPI: HTTPHandler {
     private let token: BearerToken
     private let allowGetHeartbeats: Bool
     private let clock: any VitalsClock
+    private let storeHealth: StoreHealth?
+    private let reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)?
 
     public init(state: AgentState, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
-                clock: any VitalsClock) {
+                clock: any VitalsClock, storeHealth: StoreHealth? = nil,
+                reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)? = nil) {
         self.state = state
         self.view = view
         self.token = token
         self.allowGetHeartbeats = allowGetHeartbeats
         self.clock = clock
+        self.storeHealth = storeHealth
+        self.reload = reload
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
@@ -58,6 +63,8 @@ public struct StatusAPI: HTTPHandler {
             return write(request) { groupCommand(path[2], group: path[1], $0) }
         case ("events", 1):
             return read(request) { events(request) }
+        case ("reload", 1):
+            return write(request) { _ in reloadConfig() }
         case ("heartbeat", 2), ("heartbeat", 3):
             let methods: [HTTPMethod] = allowGetHeartbeats ? [.post, .get] : [.post]
             guard methods.contains(request.method) else { return notAllowed(methods) }
@@ -90,7 +97,41 @@ public struct StatusAPI: HTTPHandler {
             return .json(status: .serviceUnavailable,
                          body: #"{"status":"starting","message":"waiting for the first round of probes"}"# + "\n")
         }
+        // A failing state directory does not stop probing or serving: the
+        // agent is alive (200) but says what it cannot do.
+        if let report = storeHealth?.report, report.isDegraded {
+            let message = report.failing.first?.message ?? "state directory writes are failing"
+            return .json(body: #"{"status":"degraded","message":"# + jsonString("cannot write state: \(message)") + "}\n")
+        }
         return .json(body: #"{"status":"ok"}"# + "\n")
+    }
+
+    private func reloadConfig() -> HTTPResponse {
+        guard let reload else { return .error(status: .notImplemented, message: "reload is not available here") }
+        switch reload() {
+        case .success(let summary):
+            struct Answer: Encodable {
+                var reloaded: Bool
+                var added: [String]
+                var removed: [String]
+                var changed: [String]
+                var unchanged: Int
+            }
+            return .json(body: view.encode(Answer(reloaded: true, added: summary.added, removed: summary.removed,
+                                                  changed: summary.changed, unchanged: summary.kept)))
+        case .failure(let failure):
+            struct Refusal: Encodable {
+                struct Detail: Encodable {
+                    var status: Int
+                    var message: String
+                    var errors: [String]
+                }
+                var error: Detail
+            }
+            return .json(status: .unprocessableContent, body: view.encode(Refusal(error: .init(
+                status: 422, message: "configuration not reloaded; the previous one stays in force",
+                errors: failure.errors))))
+        }
     }
 
     private func up(_ name: String, strict: Bool) -> HTTPResponse {

@@ -38,7 +38,7 @@ public struct LineLogHandler: LogHandler {
         let line: String
         switch format {
         case .text:
-            var text = "\(time) \(event.level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))\(event.message)"
+            var text = "\(time) \(event.level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))\(event.message)"
             for key in merged.keys.sorted() {
                 text += " \(key)=\(Self.quoteIfNeeded("\(merged[key]!)"))"
             }

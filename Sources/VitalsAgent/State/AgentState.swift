@@ -75,6 +75,9 @@ public final class AgentState: Sendable {
         var unprobed: Set<String>
         var nextEventID: UInt64
         var recentEvents: RecentEvents
+        /// States saved before a restart, until each service's first decision.
+        var lastKnown: [String: ServiceView] = [:]
+        var maintenanceReasons: [String: String] = [:]
 
         var views: [String: ServiceView] {
             var views: [String: ServiceView] = [:]
@@ -89,7 +92,19 @@ public final class AgentState: Sendable {
         mutating func events(transitions: [HealthTransition], groupEvents: [GroupEvent]) -> [AgentEvent] {
             var out: [AgentEvent] = []
             for t in transitions {
-                out.append(.stateChange(t, id: nextEventID))
+                var event = AgentEvent.stateChange(t, id: nextEventID)
+                if t.from == .unknown, let before = lastKnown.removeValue(forKey: t.service), before.state != .unknown {
+                    if before.state == t.to {
+                        event.reason = "\(t.reason) (as before the restart)"
+                    } else {
+                        // The first decision after a restart: report the change
+                        // from what was last known, so a recovery while the agent
+                        // was down is an event of its own.
+                        event.from = before.state.rawValue
+                        event.reason = "\(t.reason) (changed while the agent was not running: \(before.state.rawValue) since \(JSONTime.string(before.since)))"
+                    }
+                }
+                out.append(event)
                 nextEventID += 1
             }
             for e in groupEvents {
@@ -123,14 +138,26 @@ public final class AgentState: Sendable {
     ///   - lastEvents: the journal's tail, so ids continue and `/v1/events` keeps history.
     ///   - publish: receives every batch of new events, in order, on one serial queue.
     public init(config: VitalsConfig, configPath: String, clock: any VitalsClock,
-                restoring: [String: GroupEngine.Persisted] = [:], lastEvents: [AgentEvent] = [],
+                restoring snapshot: AgentSnapshot? = nil, lastEvents: [AgentEvent] = [], firstEventID: UInt64 = 1,
                 publish: @escaping @Sendable ([AgentEvent]) -> Void) {
         let now = clock.now()
         self.clock = clock
         self.startedAt = now
         self.configPath = configPath
         self.publish = publish
-        let entries = config.services.map { Entry(config: $0, health: ServiceHealth(service: $0, startedAt: now)) }
+        var entries = config.services.map {
+            Entry(config: $0, health: ServiceHealth(service: $0, startedAt: now, lastBeat: snapshot?.lastBeats[$0.name]))
+        }
+        var maintenanceUntil: [String: Date] = [:]
+        var maintenanceReasons: [String: String] = [:]
+        for i in entries.indices {
+            let name = entries[i].config.name
+            guard let maintenance = snapshot?.maintenance[name] else { continue }
+            if let until = maintenance.until, until <= now { continue }
+            _ = entries[i].health.setMaintenance(true, reason: maintenance.reason, at: now)
+            maintenanceUntil[name] = maintenance.until
+            maintenanceReasons[name] = maintenance.reason
+        }
         var index: [String: Int] = [:]
         for (i, entry) in entries.enumerated() { index[entry.config.name] = i }
         var dependsOn: [String: [String]] = [:]
@@ -138,10 +165,48 @@ public final class AgentState: Sendable {
         let probed = config.services.filter { if case .heartbeat = $0.check { false } else { true } }.map(\.name)
         var recent = RecentEvents(capacity: 1000)
         recent.append(contentsOf: lastEvents)
-        inner = Mutex(Inner(config: config, entries: entries, index: index,
-                            coordinator: FailoverCoordinator(config: config, startedAt: now, restoring: restoring),
-                            dependsOn: dependsOn, unprobed: Set(probed),
-                            nextEventID: (lastEvents.map(\.id).max() ?? 0) + 1, recentEvents: recent))
+        var state = Inner(config: config, entries: entries, index: index,
+                          coordinator: FailoverCoordinator(config: config, startedAt: now,
+                                                           restoring: snapshot?.groups ?? [:]),
+                          dependsOn: dependsOn, unprobed: Set(probed),
+                          nextEventID: max(firstEventID, (lastEvents.map(\.id).max() ?? 0) + 1),
+                          recentEvents: recent)
+        state.maintenanceUntil = maintenanceUntil
+        state.maintenanceReasons = maintenanceReasons
+        state.lastKnown = snapshot?.lastKnown ?? [:]
+        inner = Mutex(state)
+    }
+
+    /// What must survive a restart, as of now.
+    public func persistentSnapshot() -> AgentSnapshot {
+        let now = clock.now()
+        return inner.withLock { state in
+            var maintenance: [String: AgentSnapshot.Maintenance] = [:]
+            var lastBeats: [String: Date] = [:]
+            var lastKnown = state.lastKnown
+            for entry in state.entries {
+                let name = entry.config.name
+                switch entry.health {
+                case .probed(let t):
+                    if t.isInMaintenance {
+                        maintenance[name] = .init(reason: state.maintenanceReasons[name] ?? t.reason,
+                                                  until: state.maintenanceUntil[name])
+                    }
+                case .heartbeat(let t):
+                    if t.isInMaintenance {
+                        maintenance[name] = .init(reason: state.maintenanceReasons[name] ?? t.reason,
+                                                  until: state.maintenanceUntil[name])
+                    }
+                    lastBeats[name] = t.lastBeat
+                }
+                if entry.health.state != .unknown && entry.health.state != .maintenance {
+                    lastKnown[name] = ServiceView(state: entry.health.state, since: entry.health.since,
+                                                  reason: entry.health.reason)
+                }
+            }
+            return AgentSnapshot(savedAt: now, groups: state.coordinator.persisted, maintenance: maintenance,
+                                 lastBeats: lastBeats, lastKnown: lastKnown)
+        }
     }
 
     /// Hands events to `publish` in order. Called with the lock held, so the
@@ -205,6 +270,7 @@ public final class AgentState: Sendable {
             var transitions: [HealthTransition] = []
             for (service, until) in state.maintenanceUntil where until <= now {
                 state.maintenanceUntil[service] = nil
+                state.maintenanceReasons[service] = nil
                 if let i = state.index[service],
                    let change = state.entries[i].health.setMaintenance(false, reason: "maintenance expired", at: now) {
                     transitions.append(change)
@@ -218,6 +284,78 @@ public final class AgentState: Sendable {
         }
     }
 
+    // MARK: Reload
+
+    /// What a reload changed.
+    public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
+        public var added: [String] = []
+        public var removed: [String] = []
+        public var changed: [String] = []
+        public var kept: Int = 0
+
+        public var description: String {
+            var parts: [String] = []
+            if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
+            if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
+            if !changed.isEmpty { parts.append("changed \(changed.joined(separator: ", "))") }
+            parts.append("\(kept) unchanged")
+            return parts.joined(separator: "; ")
+        }
+    }
+
+    /// Applies a new, already validated configuration. Services whose
+    /// configuration did not change keep their state and counters; changed
+    /// ones start afresh (a heartbeat service keeps its last beat); groups
+    /// keep their active member, holds and recent moves.
+    @discardableResult
+    public func reload(_ config: VitalsConfig) -> ReloadSummary {
+        let now = clock.now()
+        return inner.withLock { state in
+            var summary = ReloadSummary()
+            var entries: [Entry] = []
+            var probed: Set<String> = []
+            for service in config.services {
+                let old = state.index[service.name].map { state.entries[$0] }
+                if case .heartbeat = service.check {} else { probed.insert(service.name) }
+                if let old, old.config == service {
+                    entries.append(old)
+                    summary.kept += 1
+                    continue
+                }
+                var lastBeat: Date?
+                if case .heartbeat(let t)? = old?.health { lastBeat = t.lastBeat }
+                entries.append(Entry(config: service, health: ServiceHealth(service: service, startedAt: now, lastBeat: lastBeat)))
+                if old == nil { summary.added.append(service.name) } else { summary.changed.append(service.name) }
+            }
+            let names = Set(config.services.map(\.name))
+            summary.removed = state.entries.map(\.config.name).filter { !names.contains($0) }
+            for name in summary.removed {
+                state.maintenanceUntil[name] = nil
+                state.maintenanceReasons[name] = nil
+            }
+            state.entries = entries
+            state.index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.config.name, $0) })
+            state.dependsOn = config.services.reduce(into: [:]) { map, service in
+                if !service.dependsOn.isEmpty { map[service.name] = service.dependsOn }
+            }
+            state.unprobed = state.unprobed.intersection(probed).union(summary.added.filter(probed.contains))
+                .union(summary.changed.filter(probed.contains))
+            state.coordinator = FailoverCoordinator(config: config, startedAt: startedAt,
+                                                    restoring: state.coordinator.persisted)
+            state.config = config
+            let reload = AgentEvent(id: state.nextEventID, time: now, kind: "config_reloaded",
+                                    reason: "configuration reloaded: \(summary)")
+            state.nextEventID += 1
+            state.recentEvents.append(contentsOf: [reload])
+            let decisions = state.coordinator.update(states: state.views, at: now)
+            emit([reload] + state.events(transitions: [], groupEvents: decisions))
+            return summary
+        }
+    }
+
+    /// The configuration in force.
+    public var config: VitalsConfig { inner.withLock { $0.config } }
+
     // MARK: Operator commands
 
     /// Puts a service in maintenance, optionally until `until`; or takes it out (`on == false`).
@@ -227,6 +365,7 @@ public final class AgentState: Sendable {
         return inner.withLock { state in
             guard let i = state.index[service] else { return .failure(.unknownService(service)) }
             state.maintenanceUntil[service] = on ? until : nil
+            state.maintenanceReasons[service] = on ? reason : nil
             let change = state.entries[i].health.setMaintenance(on, reason: reason, at: now)
             state.stateVersion &+= 1
             let events = state.decide(after: change.map { [$0] } ?? [], at: now)

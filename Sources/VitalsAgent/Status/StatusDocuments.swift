@@ -18,6 +18,26 @@ struct AgentStatus: Encodable {
     /// False until every probed service has reported once.
     var ready: Bool
     var counts: Counts
+    /// The state directory: whether writes are failing, and the last error.
+    var store: StoreStatus?
+
+    struct StoreStatus: Encodable {
+        var degraded: Bool
+        var failing: [String]
+        var lastError: String?
+        var lastErrorAt: String?
+        var pendingRecords: Int
+        var droppedRecords: Int
+
+        init(_ report: StoreHealth.Report) {
+            degraded = report.isDegraded
+            failing = report.failing.map(\.path)
+            lastError = report.lastError?.message
+            lastErrorAt = report.lastError.map { JSONTime.string($0.at) }
+            pendingRecords = report.pendingRecords
+            droppedRecords = report.droppedRecords
+        }
+    }
 
     struct Counts: Encodable {
         var services: Int

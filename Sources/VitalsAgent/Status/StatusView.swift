@@ -31,6 +31,7 @@ public final class StatusView: Sendable {
     private let state: AgentState
     private let clock: any VitalsClock
     private let refreshInterval: Duration
+    private let storeHealth: StoreHealth?
     private let cache = Mutex(Cache())
     private let encoder = JSONEncoder.vitals()
 
@@ -41,10 +42,12 @@ public final class StatusView: Sendable {
         return HTTPBody(bytes: bytes)
     }
 
-    public init(state: AgentState, clock: any VitalsClock, refreshInterval: Duration = .milliseconds(250)) {
+    public init(state: AgentState, clock: any VitalsClock, refreshInterval: Duration = .milliseconds(250),
+                storeHealth: StoreHealth? = nil) {
         self.state = state
         self.clock = clock
         self.refreshInterval = refreshInterval
+        self.storeHealth = storeHealth
     }
 
     /// The rendered document, or nil when it names a service or group that does not exist.
@@ -86,8 +89,10 @@ public final class StatusView: Sendable {
         switch document {
         case .status:
             let all = services.map(status)
+            var agent = Self.agentStatus(snapshot, services: all, now: now)
+            agent.store = storeHealth.map { AgentStatus.StoreStatus($0.report) }
             data = try? encoder.encode(StatusDocument(
-                agent: Self.agentStatus(snapshot, services: all, now: now),
+                agent: agent,
                 services: all,
                 groups: snapshot.groups.map { groupStatus($0, all) }))
         case .services:
