@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VitalsCore
 
 /// How log lines look.
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -58,7 +59,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        ISOTime.format(date)
     }
 }
 

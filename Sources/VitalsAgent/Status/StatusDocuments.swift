@@ -186,7 +186,7 @@ extension JSONEncoder {
 
 enum JSONTime {
     static func string(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        ISOTime.format(date)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import VitalsCore
 
 /// How the store turns values into bytes: JSON with sorted keys (so equal
 /// values give equal files, and diffs stay small), `/` unescaped, and dates
@@ -10,7 +11,7 @@ enum StoreCoding {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(millisecondISO8601))
+            try container.encode(ISOTime.format(date))
         }
         return encoder
     }
@@ -20,14 +21,12 @@ enum StoreCoding {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = try? millisecondISO8601.parse(text) { return date }
-            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            if let date = ISOTime.parse(text) { return date }
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an ISO 8601 date, got \"\(text)\"")
         }
         return decoder
     }
 
-    private static let millisecondISO8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     /// A one-line account of why `bytes` did not decode, for warnings.
     static func explain(_ error: any Error) -> String {

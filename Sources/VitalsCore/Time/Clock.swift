@@ -10,10 +10,14 @@ public protocol VitalsClock: Sendable {
     func now() -> Date
 }
 
-/// The real wall clock.
+/// The real wall clock, to the millisecond: every time Vitals keeps is shown
+/// and stored with milliseconds, so a time read back after a restart equals
+/// the one that was kept (a heartbeat deadline stays the same deadline).
 public struct SystemClock: VitalsClock {
     public init() {}
-    public func now() -> Date { Date() }
+    public func now() -> Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
 }
 
 /// A clock that moves only when told to. For tests.

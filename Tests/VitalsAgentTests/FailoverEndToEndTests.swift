@@ -1,0 +1,286 @@
+import Foundation
+import Testing
+import VitalsProbe
+
+/// Failover and restarts with the real binary, real backends on loopback,
+/// real scripts and a real journal on disk.
+@Suite(.serialized) struct FailoverEndToEndTests {
+    /// Two backends, an active-passive group and a promote script that
+    /// writes its environment and stdin next to the config.
+    struct Setup {
+        let dir: URL
+        let config: URL
+        let primary: Backend
+        let backup: Backend
+
+        init(interval: String = "200ms", fall: Int = 2, timeout: String = "300ms", extra: String = "") throws {
+            dir = try makeTemporaryDirectory()
+            primary = try Backend()
+            backup = try Backend()
+            let script = dir.appendingPathComponent("promote.sh")
+            try """
+            #!/bin/sh
+            out="$(dirname "$0")/promote-$VITALS_EVENT_ID"
+            env | grep '^VITALS_' | sort > "$out.env.tmp"
+            cat > "$out.json"
+            mv "$out.env.tmp" "$out.env"
+            """.write(to: script, atomically: true, encoding: .utf8)
+            chmod(script.path, 0o755)
+            config = dir.appendingPathComponent("vitals.yaml")
+            try """
+            agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/state }
+            defaults: { interval: \(interval), timeout: \(timeout), rise: 2, fall: \(fall), jitter: 0ms, fast_interval: 100ms }
+            services:
+              web-1: { http: { url: "http://127.0.0.1:\(primary.port)/health" } }
+              web-2: { http: { url: "http://127.0.0.1:\(backup.port)/health" } }
+            \(extra)
+            groups:
+              web:
+                members: [web-1, web-2]
+                failback: manual
+                cooldown: 0s
+                on: { failover: [promote] }
+            actions:
+              promote: { exec: [\(script.path)], timeout: 5s }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        }
+
+        func stop() {
+            primary.stop()
+            backup.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+
+        /// The files the promote script wrote, by event id.
+        var promotions: [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+                .filter { $0.hasPrefix("promote-") && $0.hasSuffix(".env") }.sorted()
+        }
+
+        func journal() throws -> [[String: Any]] {
+            let text = try String(contentsOfFile: dir.path + "/state/events.jsonl", encoding: .utf8)
+            return try text.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+    }
+
+    @Test func primaryDiesAndThePromoteScriptRunsWithTheEvent() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        try agent.waitForLine(containing: "group web: activated")
+
+        let killedAt = Date()
+        setup.primary.stop()
+        try agent.waitForLine(containing: "group web: failover web-1 → web-2")
+        let deadline = Date().addingTimeInterval(10)
+        while setup.promotions.isEmpty && Date() < deadline { usleep(5_000) }
+        let elapsed = Date().timeIntervalSince(killedAt) * 1000
+        let promotion = try #require(setup.promotions.first, "the promote script did not run")
+        // interval × fall + timeout + 100 ms: 200 × 2 + 300 + 100
+        print("failover: promote script ran \(Int(elapsed)) ms after the primary stopped (interval×fall+timeout+100ms = 800 ms)")
+
+        let env = try String(contentsOfFile: setup.dir.path + "/" + promotion, encoding: .utf8)
+        let vars = Dictionary(uniqueKeysWithValues: env.split(separator: "\n").compactMap { line -> (String, String)? in
+            guard let eq = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+        })
+        #expect(vars["VITALS_EVENT"] == "failover")
+        #expect(vars["VITALS_GROUP"] == "web")
+        #expect(vars["VITALS_FROM"] == "web-1")
+        #expect(vars["VITALS_TO"] == "web-2")
+        #expect(vars["VITALS_REASON"]?.contains("web-1") == true)
+        #expect(vars["VITALS_EVENT_ID"].flatMap(UInt64.init) != nil)
+        #expect(vars["VITALS_TIME"]?.hasSuffix("Z") == true)
+        let id = try #require(vars["VITALS_EVENT_ID"])
+        let stdin = try JSONSerialization.jsonObject(with: Data(contentsOf: setup.dir.appendingPathComponent("promote-\(id).json"))) as? [String: Any]
+        #expect(stdin?["kind"] as? String == "failover")
+        #expect(stdin?["to"] as? String == "web-2")
+        try agent.waitForLine(containing: "action promote (exec) for event \(id) failover: ok")
+        #expect(agent.stop() == 0)
+
+        // The journal holds the decision before its result.
+        let journal = try setup.journal()
+        let decision = journal.firstIndex { ($0["event"] as? [String: Any])?["kind"] as? String == "failover" }
+        let result = journal.firstIndex { ($0["action"] as? [String: Any])?["action"] as? String == "promote" }
+        #expect(decision != nil && result != nil && decision! < result!)
+    }
+
+    @Test func aRestartAfterAFailoverKeepsTheActiveMemberAndDoesNotActAgain() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        var agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        try agent.waitForLine(containing: "group web: activated")
+        setup.primary.answer(503)
+        try agent.waitForLine(containing: "group web: failover web-1 → web-2")
+        try agent.waitForLine(containing: "action promote (exec)")
+        kill(agent.process.processIdentifier, SIGKILL)
+        agent.process.waitUntilExit()
+
+        // The primary is healthy again; failback is manual: web-2 stays active.
+        setup.primary.answer(200)
+        agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        // web-1 recovered while the agent was down: reported from its last known state.
+        let recovered = try agent.waitForLine(containing: "web-1: down → up")
+        #expect(recovered.contains("changed while the agent was not running"))
+        try agent.waitForLine(containing: "web-2: unknown → up")
+        let group = try JSONSerialization.jsonObject(with: Data(fetch(base + "/v1/groups/web").utf8)) as? [String: Any]
+        #expect(group?["active_member"] as? String == "web-2")
+        #expect(agent.stop() == 0)
+        #expect(!agent.output.contains { $0.contains("failover") && $0.contains("group web") })
+        #expect(setup.promotions.count == 1, "the promote script ran once, before the restart")
+        let failovers = try setup.journal().filter { ($0["event"] as? [String: Any])?["kind"] as? String == "failover" }
+        #expect(failovers.count == 1)
+    }
+
+    @Test func aKillDuringABurstLosesNoLoggedEvent() throws {
+        let setup = try Setup(extra: "  job: { heartbeat: { every: 1h } }")
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        // Every beat flips the job between up and down: one event each.
+        let hammer = Thread {
+            for i in 0..<400 {
+                _ = HTTPFetch.request("POST", url: base + "/v1/heartbeat/job/\(i % 2)",
+                                      headers: ["Authorization": "Bearer \(token)"], timeout: .seconds(1))
+            }
+        }
+        hammer.start()
+        try agent.waitForLine(containing: "job: down → up", timeout: 20)
+        usleep(100_000)
+        kill(agent.process.processIdentifier, SIGKILL)
+        agent.process.waitUntilExit()
+
+        // A line is logged only after its event is on disk.
+        let logged = Set(agent.output.compactMap { line -> UInt64? in
+            guard line.contains("job: "), let range = line.range(of: "event=") else { return nil }
+            return UInt64(line[range.upperBound...].prefix { $0.isNumber })
+        })
+        #expect(logged.count > 5)
+        let journaled = Set(try setup.journal().compactMap { ($0["event"] as? [String: Any])?["id"] as? Int }.map(UInt64.init))
+        #expect(logged.subtracting(journaled).isEmpty, "logged but not journaled: \(logged.subtracting(journaled).sorted())")
+    }
+
+    @Test func aHeartbeatDeadlineIsCarriedOverARestart() throws {
+        let setup = try Setup(extra: "  job: { heartbeat: { every: 1h, grace: 10m } }")
+        defer { setup.stop() }
+        var agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        var base = try agent.baseURL()
+        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let beat = try HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"]).get()
+        let deadline = try #require(try JSONSerialization.jsonObject(with: Data(beat.body)) as? [String: Any])["deadline"] as? String
+        try agent.waitForLine(containing: "job: unknown → up")
+        #expect(agent.stop() == 0)
+
+        agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        base = try agent.baseURL()
+        let status = try JSONSerialization.jsonObject(with: Data(fetch(base + "/v1/services/job").utf8)) as? [String: Any]
+        let heartbeat = status?["heartbeat"] as? [String: Any]
+        #expect(heartbeat?["deadline"] as? String == deadline)
+        #expect(heartbeat?["last_beat"] != nil)
+        #expect(agent.stop() == 0)
+    }
+
+    @Test func aBrokenReloadKeepsTheOldConfigAndSaysWhy() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try agent.waitForLine(containing: "group web: activated")
+        let good = try String(contentsOf: setup.config, encoding: .utf8)
+
+        try (good + "\nbogus: 1\n").write(to: setup.config, atomically: true, encoding: .utf8)
+        let refused = try HTTPFetch.request("POST", url: base + "/v1/reload", headers: ["Authorization": "Bearer \(token)"]).get()
+        #expect(refused.status == 422)
+        #expect(refused.text.contains("bogus: unknown key"))
+        kill(agent.process.processIdentifier, SIGHUP)
+        try agent.waitForLine(containing: "reload refused; still running the previous configuration")
+        #expect(try fetch(base + "/v1/groups/web").contains(#""active_member":"web-2""#) == false)
+        #expect(try fetch(base + "/v1/services/web-1").contains(#""state":"up""#))
+
+        try good.replacingOccurrences(of: "  web-2:", with: "  extra: { tcp: { host: 127.0.0.1, port: \(setup.backup.port) } }\n  web-2:")
+            .write(to: setup.config, atomically: true, encoding: .utf8)
+        let accepted = try HTTPFetch.request("POST", url: base + "/v1/reload", headers: ["Authorization": "Bearer \(token)"]).get()
+        #expect(accepted.status == 200)
+        #expect(accepted.text.contains(#""added":["extra"]"#))
+        try agent.waitForLine(containing: "extra: unknown → up")
+        // What existed before keeps its state: no new transition for web-1.
+        #expect(agent.output.filter { $0.contains("web-1: unknown → up") }.count == 1)
+        #expect(agent.stop() == 0)
+    }
+
+    @Test func aSecondAgentOnTheSameStateDirectoryRefuses() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        _ = try agent.baseURL()
+        let second = try VitalsBinary.run(["run", "-c", setup.config.path])
+        #expect(second.status == 1)
+        #expect(second.err.contains("is in use by another vitals (pid \(agent.process.processIdentifier))"))
+        #expect(agent.stop() == 0)
+    }
+
+    @Test func aFullDiskDegradesButProbingGoesOn() throws {
+        let setup = try Setup(extra: "  job: { heartbeat: { every: 1h } }")
+        defer { setup.stop() }
+        let state = setup.dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        // A real full disk: permission bits do not stop root, a tmpfs does.
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0700", "vitals-test", state]) == 0 else {
+            print("skipped: cannot mount a tmpfs here (needs root); the fake-disk tests in StoreJournalTests cover write failures")
+            return
+        }
+        defer { _ = run("/bin/umount", ["-l", state]) }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        let token = try String(contentsOfFile: state + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try agent.waitForLine(containing: "group web: activated")
+        let filler = state + "/filler"
+        _ = run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=16k"])  // until the disk is full
+        #expect(FileManager.default.fileExists(atPath: filler))
+
+        let beat = try HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"]).get()
+        #expect(beat.status == 200, "the API goes on")
+        try agent.waitForLine(containing: "job: unknown → up")
+        var healthz = ""
+        for _ in 0..<100 where !healthz.contains("degraded") {
+            healthz = try fetch(base + "/healthz")
+            usleep(20_000)
+        }
+        #expect(healthz.contains(#""status":"degraded""#))
+        #expect(healthz.contains("No space left on device"))
+        #expect(try fetch(base + "/v1/status").contains(#""degraded":true"#))
+        #expect(try fetch(base + "/v1/services/web-1").contains(#""state":"up""#), "probing goes on")
+
+        try FileManager.default.removeItem(atPath: filler)
+        for _ in 0..<100 where healthz.contains("degraded") {
+            healthz = try fetch(base + "/healthz")
+            usleep(20_000)
+        }
+        #expect(healthz.contains(#""status":"ok""#), "writing resumed")
+        #expect(agent.stop() == 0)
+        let journal = try String(contentsOfFile: state + "/events.jsonl", encoding: .utf8)
+        #expect(journal.contains(#""service":"job""#), "the event that waited reached the disk")
+    }
+
+    func fetch(_ url: String) throws -> String {
+        try HTTPFetch.request(url: url).get().text
+    }
+
+    func run(_ path: String, _ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}
