@@ -215,8 +215,16 @@ final class ExecSupervisor: @unchecked Sendable {
                   info.si_signo == SIGCHLD else { return nil }
         }
         if child.timedOut || child.cancelled { kill(-child.pid, SIGKILL) }
-        return Posix.reap(child.pid)
+        switch Posix.reap(child.pid) {
+        case .exited(let status): return status
+        case .running: return nil
+        case .lost: return Self.lostStatus
+        }
     }
+
+    /// Stands for a wait status someone else took: not a value `waitpid`
+    /// ever reports (a stopped child, 0x7f, is never waited for here).
+    private static let lostStatus: Int32 = -1
 
     /// Reads what the pipe holds now, keeping up to `maxOutputBytes`.
     private func drain(_ i: Int) {
@@ -248,6 +256,9 @@ final class ExecSupervisor: @unchecked Sendable {
         if child.timedOut {
             result = ProbeResult(time: clock.now(), latency: nil, outcome: .failed,
                                  reason: "timeout after \(DurationText.format(child.timeout))")
+        } else if waitStatus == Self.lostStatus {
+            result = ProbeResult(time: clock.now(), latency: nil, outcome: .failed,
+                                 reason: "exit status lost: the plugin was reaped elsewhere in the agent")
         } else {
             let verdict = ExecVerdict.verdict(waitStatus: waitStatus, output: child.captured)
             result = ProbeResult(time: clock.now(), latency: elapsed, outcome: verdict.outcome, reason: verdict.reason)

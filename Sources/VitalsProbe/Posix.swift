@@ -63,16 +63,23 @@ enum Posix {
         }
     }
 
-    /// `waitpid(pid, WNOHANG)`: the raw wait status once `pid` has exited.
-    static func reap(_ pid: pid_t) -> Int32? {
+    enum Reaped {
+        case running
+        /// The raw wait status.
+        case exited(Int32)
+        /// ECHILD: something else in the process reaped it (a `waitpid(-1)`).
+        case lost
+    }
+
+    /// `waitpid(pid, WNOHANG)`.
+    static func reap(_ pid: pid_t) -> Reaped {
         var status: Int32 = 0
         while true {
             let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return status }
-            if r == 0 { return nil }
+            if r == pid { return .exited(status) }
+            if r == 0 { return .running }
             if Glibc.errno == EINTR { continue }
-            // ECHILD: already reaped (cannot happen for our own children).
-            return 0
+            return .lost
         }
     }
 }

@@ -32,6 +32,9 @@ public final class ProbeScheduler: @unchecked Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// How early a probe may start to share a wakeup with others (1ms).
+    static let coalescingWindow: Int64 = 1_000_000
+
     private let prober: any Prober
     private let sink: any ProbeResultSink
     private let next: @Sendable (String, ProbeResult) -> NextProbe
@@ -83,14 +86,10 @@ public final class ProbeScheduler: @unchecked Sendable {
     }
 
     /// Stops promptly: abandons probes in flight (their transfers removed,
-    /// plugins killed) and joins the loop thread. Blocks until it has exited.
+    /// plugins killed) and joins the loop thread. Blocks until it has exited;
+    /// do not call it from the sink or the `next` closure.
     public func stop() {
-        let wasRunning = shared.withLock { state in
-            state.stopRequested = true
-            return state.phase == .running
-        }
-        guard wasRunning else { return }
-        prober.wake()
+        guard requestStop() else { return }
         exited.wait()
         exited.signal() // let any other `stop` caller through too
     }
@@ -108,13 +107,28 @@ public final class ProbeScheduler: @unchecked Sendable {
                 if alreadyStopped { continuation.resume() }
             }
         } onCancel: {
-            stop()
+            // Must not block: the loop thread resumes the continuation above
+            // on its way out, and that needs the task this handler runs in.
+            requestStop()
         }
+        stop()
     }
 
-    /// Replaces the services: matched by name, an unchanged service keeps its
-    /// schedule and any probe in flight; a changed one is cancelled and
-    /// planned afresh; a removed one is cancelled; a new one is added.
+    /// Asks the loop to stop without waiting. Returns whether it was running.
+    @discardableResult
+    private func requestStop() -> Bool {
+        let wasRunning = shared.withLock { state in
+            state.stopRequested = true
+            return state.phase == .running
+        }
+        if wasRunning { prober.wake() }
+        return wasRunning
+    }
+
+    /// Replaces the services, matched by name: a service whose check and
+    /// timing are unchanged keeps its schedule and any probe in flight; a
+    /// changed one is cancelled and planned afresh; a removed one is
+    /// cancelled; a new one is added. Any thread.
     public func update(services: [ServiceConfig]) {
         shared.withLock { $0.pendingServices = services }
         prober.wake()
@@ -144,7 +158,9 @@ public final class ProbeScheduler: @unchecked Sendable {
             var now = MonotonicInstant.now().nanoseconds
             if let services { apply(services, now: now) }
 
-            book.takeDue(now: now, into: &due)
+            // Probes due within the next millisecond start now: one wakeup
+            // serves several, which matters at thousands of probes a second.
+            book.takeDue(now: now, window: Self.coalescingWindow, into: &due)
             if !due.isEmpty {
                 for (slot, _) in due {
                     prober.start(book.slot(slot)!.service, slot: slot)
@@ -200,9 +216,11 @@ public final class ProbeScheduler: @unchecked Sendable {
         for (name, slot) in slotByName {
             guard let current = book.slot(slot) else { continue }
             if let replacement = wanted[name] {
-                if replacement != current.service {
+                if replacement.check != current.service.check || replacement.timing != current.service.timing {
                     prober.cancel(slot: slot, forget: true)
                     book.replace(slot, with: replacement, now: now)
+                } else if replacement != current.service {
+                    book.setService(slot, replacement) // e.g. depends_on changed: nothing to re-plan
                 }
             } else {
                 prober.cancel(slot: slot, forget: true)

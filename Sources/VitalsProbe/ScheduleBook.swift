@@ -40,7 +40,8 @@ struct SplitMix64: RandomNumberGenerator {
 /// (nanoseconds), so tests need no threads and no clock.
 ///
 /// Each service sits on a grid: its first probe is planned at `start +
-/// phase(name)`, each next one `interval` (or `fastInterval` after a `.fast`
+/// phase(name)` (the phase spread over the interval, or over the first second
+/// for longer intervals), each next one `interval` (or `fastInterval` after a `.fast`
 /// answer) after the previous grid point, plus fresh jitter in `0...jitter`.
 /// A probe still in flight when its next one falls due is never doubled: the
 /// overrun is counted and the next probe starts as soon as this one ends,
@@ -78,6 +79,9 @@ struct ScheduleBook {
     private var random: SplitMix64
     private(set) var inFlightCount = 0
 
+    /// The widest spread of first probes after a service is added.
+    static let maxInitialSpread: Duration = .seconds(1)
+
     init(seed: UInt64) {
         random = SplitMix64(seed: seed)
     }
@@ -105,6 +109,11 @@ struct ScheduleBook {
         place(service, in: index, generation: generation, now: now)
     }
 
+    /// Swaps in a configuration whose check and timing are unchanged.
+    mutating func setService(_ index: Int, _ service: ServiceConfig) {
+        slots[index]?.service = service
+    }
+
     /// Removes a service; any heap entry for it goes stale.
     mutating func remove(_ index: Int) {
         guard let slot = slots[index] else { return }
@@ -116,7 +125,11 @@ struct ScheduleBook {
     private mutating func place(_ service: ServiceConfig, in index: Int, generation: UInt32, now: Int64) {
         let timing = service.timing
         let interval = max(1, timing.interval.nanosecondCount)
-        let base = now + ProbePhase.offset(for: service.name, interval: timing.interval).nanosecondCount
+        // The phase spreads services across their interval, but across at
+        // most the first second: a service probed every minute is still
+        // probed right after start, so the first round completes promptly.
+        let spread = min(timing.interval, Self.maxInitialSpread)
+        let base = now + ProbePhase.offset(for: service.name, interval: spread).nanosecondCount
         var slot = Slot(service: service, interval: interval,
                         fastInterval: max(1, timing.effectiveFastInterval.nanosecondCount),
                         jitter: max(0, timing.jitter.nanosecondCount),
@@ -130,10 +143,11 @@ struct ScheduleBook {
     /// only makes the caller look a little early).
     var nextDue: Int64? { heap.first?.time }
 
-    /// Takes every probe due at `now`, marks it in flight, and appends its
-    /// slot and lateness (now − planned, in nanoseconds).
-    mutating func takeDue(now: Int64, into due: inout [(slot: Int, lateness: Int64)]) {
-        while let top = heap.first, top.time <= now {
+    /// Takes every probe due by `now + window`, marks it in flight, and
+    /// appends its slot and lateness (now − planned, in nanoseconds; negative
+    /// when started early within the window).
+    mutating func takeDue(now: Int64, window: Int64 = 0, into due: inout [(slot: Int, lateness: Int64)]) {
+        while let top = heap.first, top.time <= now + window {
             popTop()
             let index = Int(top.slot)
             guard var slot = slots[index], slot.generation == top.generation, !slot.inFlight else { continue }

@@ -5,18 +5,18 @@ import VitalsCore
 
 @Suite("HTTPS probes against openssl s_server")
 struct TLSProbeTests {
-    @Test func selfSignedFailsVerification() async throws {
+    @Test func selfSignedFailsVerification() throws {
         let server = try TestTLSServer(days: 1)
         defer { server.stop() }
-        let result = await probe(httpService(server.url, timeout: .seconds(2)))
+        let result = probe(httpService(server.url, timeout: .seconds(2)))
         #expect(result.outcome == .failed)
         #expect(result.reason == "TLS: certificate verify failed: self-signed certificate")
     }
 
-    @Test func verifyOffAccepts() async throws {
+    @Test func verifyOffAccepts() throws {
         let server = try TestTLSServer(days: 30)
         defer { server.stop() }
-        let result = await probe(httpService(server.url, timeout: .seconds(2)) {
+        let result = probe(httpService(server.url, timeout: .seconds(2)) {
             $0.tlsVerify = false
             $0.certMinDays = 14
         })
@@ -24,10 +24,10 @@ struct TLSProbeTests {
         #expect(result.reason == "")
     }
 
-    @Test func certificateExpiringSoonDegrades() async throws {
+    @Test func certificateExpiringSoonDegrades() throws {
         let server = try TestTLSServer(days: 1)
         defer { server.stop() }
-        let result = await probe(httpService(server.url, timeout: .seconds(2)) {
+        let result = probe(httpService(server.url, timeout: .seconds(2)) {
             $0.tlsVerify = false
             $0.certMinDays = 14
         })
@@ -50,23 +50,23 @@ struct TLSProbeTests {
 
 @Suite("TCP probes")
 struct TCPProbeTests {
-    @Test func connects() async throws {
+    @Test func connects() throws {
         let (fd, port) = try TestSockets.listen(backlog: 16)
         defer { close(fd) }
-        let result = await probe(tcpService(port: port))
+        let result = probe(tcpService(port: port))
         #expect(result.outcome == .ok)
         #expect(result.reason == "")
         #expect(result.latency != nil)
     }
 
-    @Test func refused() async throws {
+    @Test func refused() throws {
         let port = try TestSockets.refusedPort()
-        let result = await probe(tcpService(port: port))
+        let result = probe(tcpService(port: port))
         #expect(result.outcome == .failed)
         #expect(result.reason == "connect refused")
     }
 
-    @Test func timesOutWhenTheBacklogIsFull() async throws {
+    @Test func timesOutWhenTheBacklogIsFull() throws {
         // Backlog 0 admits one pending connection; the next SYN is dropped.
         let (fd, port) = try TestSockets.listen(backlog: 0)
         let filler = TestSockets.connect(port: port)
@@ -74,7 +74,7 @@ struct TCPProbeTests {
             close(filler)
             close(fd)
         }
-        let result = await probe(tcpService(port: port, timeout: .milliseconds(300)))
+        let result = probe(tcpService(port: port, timeout: .milliseconds(300)))
         #expect(result.outcome == .failed)
         #expect(result.reason == "timeout after 300ms")
     }

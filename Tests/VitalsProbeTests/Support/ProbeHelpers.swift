@@ -14,11 +14,11 @@ func tcpService(port: UInt16, name: String = "tcp", timeout: Duration = .millise
                   timing: ProbeTiming(timeout: timeout))
 }
 
-/// Probes one service once with a fresh curl prober.
+/// Probes one service once with a fresh curl prober, on the calling thread
+/// (blocking keeps timings free of the test pool's scheduling).
 func probe(_ service: ServiceConfig,
-           prober: CurlMultiProber = CurlMultiProber()) async -> ProbeResult {
-    let results = await ProbeScheduler.probeOnce(services: [service], prober: prober)
-    return results[service.name]!
+           prober: CurlMultiProber = CurlMultiProber()) -> ProbeResult {
+    ProbeScheduler.probeOnceBlocking(services: [service], prober: prober)[service.name]!
 }
 
 /// Probes one slot repeatedly through the same prober, driving its loop here.
@@ -43,6 +43,17 @@ func eventually(timeout: Duration = .seconds(2), _ condition: () -> Bool) -> Boo
     while MonotonicInstant.now() < deadline {
         if condition() { return true }
         usleep(5_000)
+    }
+    return condition()
+}
+
+/// `eventually` for async tests: sleeps by suspending, so the tasks it waits
+/// for can run on the (small) cooperative pool meanwhile.
+func eventuallyAsync(timeout: Duration = .seconds(2), _ condition: () -> Bool) async -> Bool {
+    let deadline = MonotonicInstant.now() + timeout
+    while MonotonicInstant.now() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
     }
     return condition()
 }

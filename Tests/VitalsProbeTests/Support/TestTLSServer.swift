@@ -50,7 +50,8 @@ final class TestTLSServer: @unchecked Sendable {
             }
         }
         guard let found else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
             throw Failure(description: "openssl s_server did not start: \(text)")
         }
         port = found
@@ -62,7 +63,10 @@ final class TestTLSServer: @unchecked Sendable {
     var url: String { "https://127.0.0.1:\(port)/" }
 
     func stop() {
-        process.terminate()
+        // SIGKILL, not terminate(): Foundation's Process does not reset the
+        // signal mask, and a child spawned from a dispatch worker thread
+        // inherits SIGTERM blocked.
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: directory)
     }
