@@ -5,7 +5,8 @@ import Yams
 
 extension ConfigReader {
     static let groupKeys = ["mode", "members", "failback", "failback_delay", "min_healthy", "cooldown",
-                            "max_failovers", "window", "on"]
+                            "max_failovers", "window", "on", "balance", "weights", "latency_tolerance",
+                            "degraded_weight"]
     static let actionKinds = ["exec", "webhook", "log"]
     static let actionKeys = actionKinds + ["timeout", "retries"]
     static let webhookKeys = ["url", "method", "body", "headers"]
@@ -64,7 +65,83 @@ extension ConfigReader {
         if let e = fields["max_failovers"], let v = wholeNumber(e, min: 1, max: 1000) { group.maxFailovers = v }
         if let e = fields["window"], let v = duration(e, positive: true) { group.failoverWindow = v }
         if let e = fields["on"], let v = readOn(e, actionNames: actionNames) { group.on = v }
+        readBalancing(fields, into: &group, serviceNames: serviceNames)
         return errors.count == errorsBefore ? group : nil
+    }
+
+    // MARK: balancing
+
+    /// `balance`, `weights`, `latency_tolerance` and `degraded_weight` of one
+    /// group. A key that the group's policy would ignore is an error, so a
+    /// forgotten `balance: weighted` does not leave weights silently unused.
+    private func readBalancing(_ fields: ConfigFields, into group: inout GroupConfig, serviceNames: [String]) {
+        if let e = fields["balance"], let v = oneOf(e, BalancePolicy.self) { group.balance = v }
+        let policy = group.balance
+        let policyText = fields["balance"] == nil ? "\(policy.rawValue), the default for \(group.mode.name) groups"
+            : policy.rawValue
+
+        if let e = fields["weights"] {
+            if !policy.usesWeights {
+                fail(e.path, at: e.keyNode, "only applies with balance: hash or weighted (balance here: \(policyText))")
+            } else if let v = readWeights(e, members: group.members, serviceNames: serviceNames) {
+                group.weights = v
+            }
+        }
+        if let e = fields["latency_tolerance"] {
+            switch policy {
+            case .leastLatency:
+                if let v = fraction(e, range: 0...1, expected: "a share of the lowest latency like 10% or 0.1 (0% to 100%)") {
+                    group.latencyTolerance = v
+                }
+            case .hash, .roundRobin, .weighted, .priority:
+                fail(e.path, at: e.keyNode, "only applies with balance: least-latency (balance here: \(policyText))")
+            }
+        }
+        if let e = fields["degraded_weight"] {
+            if !policy.usesDegradedWeight {
+                fail(e.path, at: e.keyNode,
+                     "only applies with balance: hash, round-robin, weighted or least-latency (balance here: \(policyText))")
+            } else if let v = fraction(e, range: Balancer.minimumDegradedShare...1,
+                                       expected: "a share of the member's weight like 0.5 or 50% (1% to 100%)") {
+                group.degradedWeight = v
+            }
+        }
+    }
+
+    /// `weights: { web-1: 5, web-2: 1 }`: members of this group to 1...1000.
+    private func readWeights(_ entry: ConfigEntry, members: [String], serviceNames: [String]) -> [String: Int]? {
+        guard let items = entries(entry.value, entry.path) else { return nil }
+        var weights: [String: Int] = [:]
+        var ok = true
+        for item in items {
+            // With no members read (already reported), every name would look foreign.
+            if !members.isEmpty, !members.contains(item.key) {
+                ok = false
+                if serviceNames.contains(item.key) {
+                    fail(item.path, at: item.keyNode,
+                         "\"\(item.key)\" is not a member of this group; members: \(members.joined(separator: ", "))")
+                } else {
+                    _ = checkReference(item.key, kind: "member", declared: members, at: item.path, node: item.keyNode)
+                }
+            }
+            if let weight = wholeNumber(item, min: 1, max: 1000) {
+                weights[item.key] = weight
+            } else {
+                ok = false
+            }
+        }
+        return ok ? weights : nil
+    }
+
+    /// A fraction within `range`, written `0.5` or `50%`.
+    private func fraction(_ entry: ConfigEntry, range: ClosedRange<Double>, expected: String) -> Double? {
+        if case .scalar(let scalar) = entry.value {
+            let text = scalar.string.trimmingCharacters(in: .whitespaces)
+            let value = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+            if let value, value.isFinite, range.contains(value) { return value }
+        }
+        fail(entry.path, at: entry.value, "expected \(expected), got \(describe(entry.value))")
+        return nil
     }
 
     /// Members in priority order: declared services, each once, at least one.

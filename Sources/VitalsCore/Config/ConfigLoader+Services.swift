@@ -5,7 +5,7 @@ import Yams
 
 extension ConfigReader {
     static let checkKinds = ["http", "tcp", "exec", "heartbeat"]
-    static let serviceKeys = checkKinds + ["depends_on"] + timingKeys
+    static let serviceKeys = checkKinds + ["depends_on", "address"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
                            "max_body"]
@@ -35,8 +35,20 @@ extension ConfigReader {
         if let dependsOn = fields["depends_on"] {
             refs = readDependsOn(dependsOn, serviceNames: serviceNames).refs
         }
+        let address = fields["address"].flatMap { readServiceAddress($0) }
         guard errors.count == errorsBefore, kinds.count == 1, let check = checks.first else { return (nil, refs) }
-        return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name)), refs)
+        return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name),
+                              address: address), refs)
+    }
+
+    /// `address:` — `host:port` clients use, IPv6 hosts in brackets: `10.0.0.5:8080`, `[fd00::5]:8080`.
+    private func readServiceAddress(_ entry: ConfigEntry) -> ListenAddress? {
+        if case .scalar(let scalar) = entry.value, let address = ListenAddress.parse(scalar.string), address.port > 0 {
+            return address
+        }
+        fail(entry.path, at: entry.value,
+             "expected host:port like 10.0.0.5:8080 or [fd00::5]:8080 (port 1-65535), got \(describe(entry.value))")
+        return nil
     }
 
     private func readCheck(_ entry: ConfigEntry) -> Check? {

@@ -16,7 +16,14 @@ import Yams
 ///   dependency cycles and no member listed twice in one group;
 /// - `on:` maps group event kinds (`GroupEventKind`) to declared actions;
 /// - groups default to `mode: active-passive` with `failback: manual` and
-///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`.
+///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`;
+/// - `balance:` defaults to `priority` (active-passive) or `round-robin`
+///   (active-active); `weights:` names members only (1...1000, default 1) and
+///   needs `balance: hash` or `weighted`; `latency_tolerance:` (default 10%)
+///   needs `least-latency`; `degraded_weight:` (default 0.5, 1% to 100%) is
+///   refused under `priority`;
+/// - a service's `address:` is `host:port`; without one it is derived from an
+///   http or tcp check (`Check.derivedAddress`).
 public enum ConfigLoader {
     /// Parses and validates `yaml`.
     /// - Throws: `ConfigErrors` listing every problem, sorted by line.

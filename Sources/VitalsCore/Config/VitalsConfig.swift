@@ -188,12 +188,21 @@ public struct ServiceConfig: Sendable, Equatable {
     public var check: Check
     public var timing: ProbeTiming
     public var dependsOn: [String]
+    /// `address:` — where clients reach the service (`host:port`), shown by
+    /// `/active` and `/pick`. Default: derived from the check at init
+    /// (`Check.derivedAddress`): an http URL's host and port (80/443 when the
+    /// URL has none), a tcp check's host and port; exec and heartbeat services
+    /// have none unless one is written. Changing `check` later does not
+    /// re-derive it.
+    public var address: ListenAddress?
 
-    public init(name: String, check: Check, timing: ProbeTiming = .init(), dependsOn: [String] = []) {
+    public init(name: String, check: Check, timing: ProbeTiming = .init(), dependsOn: [String] = [],
+                address: ListenAddress? = nil) {
         self.name = name
         self.check = check
         self.timing = timing
         self.dependsOn = dependsOn
+        self.address = address ?? check.derivedAddress
     }
 }
 
@@ -210,6 +219,33 @@ public enum Check: Sendable, Equatable {
         case .tcp: "tcp"
         case .exec: "exec"
         case .heartbeat: "heartbeat"
+        }
+    }
+
+    /// The address a service is reached at when its config names none: an
+    /// http URL's host and port (80 for http, 443 for https when the URL has
+    /// no port), a tcp check's host and port. Exec and heartbeat checks name
+    /// no address: nil.
+    public var derivedAddress: ListenAddress? {
+        switch self {
+        case .http(let http):
+            guard let components = URLComponents(string: http.url),
+                  let scheme = components.scheme?.lowercased(),
+                  var host = components.host, !host.isEmpty else { return nil }
+            // Some Foundation versions keep the brackets of an IPv6 literal.
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            let port: Int
+            switch (components.port, scheme) {
+            case (let explicit?, _): port = explicit
+            case (nil, "https"): port = 443
+            case (nil, _): port = 80
+            }
+            guard let port16 = UInt16(exactly: port), port16 > 0 else { return nil }
+            return ListenAddress(host: host, port: port16)
+        case .tcp(let tcp):
+            return ListenAddress(host: tcp.host, port: tcp.port)
+        case .exec, .heartbeat:
+            return nil
         }
     }
 }
@@ -363,9 +399,26 @@ public struct GroupConfig: Sendable, Equatable {
     /// At most this many failovers within `failoverWindow`; then the group is held.
     public var maxFailovers: Int
     public var failoverWindow: Duration
+    /// `balance:` — how `/pick` chooses one serving member for a client (see
+    /// `Balancer`). Default: `priority` for active-passive groups,
+    /// `round-robin` for active-active ones (`BalancePolicy.default(for:)`),
+    /// resolved at init from `mode`.
+    public var balance: BalancePolicy
+    /// `weights: { web-1: 5, web-2: 1 }` — relative weight of each member,
+    /// 1...1000, for `hash` and `weighted`. A member not listed weighs 1.
+    public var weights: [String: Int]
+    /// `latency_tolerance: 10%` — for `least-latency`: members whose recent
+    /// latency is at most the lowest one plus this share of it are taken as
+    /// equal and share the traffic. A fraction, 0...1. Default 0.1 (10%).
+    public var latencyTolerance: Double
+    /// `degraded_weight: 0.5` — the share of its weight a degraded member keeps
+    /// (0.01...1). Default 0.5. Not used by `priority`.
+    public var degradedWeight: Double
 
     public init(name: String, mode: GroupMode, members: [String], on: [GroupEventKind: [String]] = [:],
-                cooldown: Duration = .seconds(30), maxFailovers: Int = 3, failoverWindow: Duration = .seconds(600)) {
+                cooldown: Duration = .seconds(30), maxFailovers: Int = 3, failoverWindow: Duration = .seconds(600),
+                balance: BalancePolicy? = nil, weights: [String: Int] = [:],
+                latencyTolerance: Double = 0.1, degradedWeight: Double = 0.5) {
         self.name = name
         self.mode = mode
         self.members = members
@@ -373,6 +426,56 @@ public struct GroupConfig: Sendable, Equatable {
         self.cooldown = cooldown
         self.maxFailovers = maxFailovers
         self.failoverWindow = failoverWindow
+        self.balance = balance ?? .default(for: mode)
+        self.weights = weights
+        self.latencyTolerance = latencyTolerance
+        self.degradedWeight = degradedWeight
+    }
+
+    /// The configured weight of `member`: its `weights:` entry, else 1.
+    public func weight(of member: String) -> Int { weights[member] ?? 1 }
+}
+
+/// `balance:` — how `/pick` chooses one serving member of a group for a
+/// client. Only serving members (`up`, `degraded`) are ever chosen; see
+/// `Balancer` for each policy's exact rule.
+public enum BalancePolicy: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    /// Weighted rendezvous hashing on the client's key (usually its IP): a
+    /// client sticks to its member, and only the clients of a member that
+    /// leaves move.
+    case hash
+    /// Every serving member in turn, weights ignored (degraded ones less often).
+    case roundRobin = "round-robin"
+    /// Smooth weighted round-robin, as nginx does it, by `weights:`.
+    case weighted
+    /// The member with the lowest recent probe latency; members within
+    /// `latency_tolerance` of it take turns.
+    case leastLatency = "least-latency"
+    /// The first serving member in member order.
+    case priority
+
+    /// `priority` for active-passive groups, `round-robin` for active-active ones.
+    public static func `default`(for mode: GroupMode) -> BalancePolicy {
+        switch mode {
+        case .activePassive: .priority
+        case .activeActive: .roundRobin
+        }
+    }
+
+    /// Whether `weights:` means anything under this policy.
+    public var usesWeights: Bool {
+        switch self {
+        case .hash, .weighted: true
+        case .roundRobin, .leastLatency, .priority: false
+        }
+    }
+
+    /// Whether `degraded_weight:` means anything under this policy.
+    public var usesDegradedWeight: Bool {
+        switch self {
+        case .hash, .roundRobin, .weighted, .leastLatency: true
+        case .priority: false
+        }
     }
 }
 
