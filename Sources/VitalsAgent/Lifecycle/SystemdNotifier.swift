@@ -237,5 +237,10 @@ public struct SystemdNotifyError: Error, Equatable, Sendable, CustomStringConver
     public let socket: String
     public let errno: Int32
 
+    public init(socket: String, errno: Int32) {
+        self.socket = socket
+        self.errno = errno
+    }
+
     public var description: String { "sendto \(socket) failed: \(String(cString: strerror(errno)))" }
 }

@@ -1,0 +1,331 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import Foundation
+import Synchronization
+import VitalsAgent
+import VitalsCore
+import VitalsProbe
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a cron job and report its start, end and exit status as heartbeats.",
+        discussion: """
+        Pings POST /v1/heartbeat/NAME/start, runs the command (argv, no shell) with this \
+        process's stdin, stdout and stderr, so cron mails the job's own output, then pings \
+        /v1/heartbeat/NAME/STATUS?duration=… with the job's exit status (0 is success). \
+        SIGTERM and SIGINT are passed on to the job.
+
+        Exits with the job's exit status, 128+N when a signal N killed it, 127 when the \
+        command was not found and 126 when it could not be executed (as shells do; both are \
+        reported as failures). An agent that cannot be reached, or refuses the ping, gets \
+        a one-line warning on stderr and never changes the exit status.
+
+        The token is $VITALS_TOKEN when set, else read from --token-file, else from the \
+        config's agent.token_file, else ./.vitals/token.
+
+        Example (/etc/cron.d): 0 3 * * * root vitals exec --heartbeat nightly-backup \
+        -c /etc/vitals/vitals.yaml -- /usr/local/bin/backup.sh
+        """
+    )
+
+    @Option(help: ArgumentHelp("The heartbeat service the job reports to.", valueName: "name"))
+    var heartbeat: String
+
+    @Option(help: ArgumentHelp("The agent's base URL, e.g. http://127.0.0.1:9310. Default: from the config's agent.listen.",
+                               valueName: "url"))
+    var url: String?
+
+    @Option(name: [.customShort("c"), .customLong("config")],
+            help: ArgumentHelp("Read the agent's address and token file from this configuration file. Default: etc/vitals.yaml when it exists.",
+                               valueName: "file"))
+    var configPath: String?
+
+    @Option(help: ArgumentHelp("The file holding the agent's bearer token.", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("Bound on each ping to the agent, e.g. 5s or 500ms.", valueName: "duration"))
+    var timeout: String = "5s"
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The job, after --: a program and its arguments.",
+                                                           valueName: "command"))
+    var command: [String] = []
+
+    func validate() throws {
+        guard HeartbeatPing.isValidName(heartbeat) else {
+            throw ValidationError("--heartbeat must be a service name (letters, digits, \".\", \"_\", \"-\", starting with a letter or digit); got \"\(heartbeat)\"")
+        }
+        guard let bound = DurationText.parse(timeout), bound > .zero else {
+            throw ValidationError("--timeout: expected a duration like 5s or 500ms; got \"\(timeout)\"")
+        }
+        guard let program = command.first, !program.isEmpty else {
+            throw ValidationError("give the job after --, e.g. vitals exec --heartbeat \(heartbeat) -- /usr/local/bin/backup.sh")
+        }
+    }
+
+    func run() throws {
+        // Before the first ping, so a stop that comes while we wait for the agent still reaches the job.
+        let signals = CronJob.SignalForwarding.install()
+        let environmentToken = ProcessInfo.processInfo.environment["VITALS_TOKEN"]
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .flatMap { $0.isEmpty ? nil : $0 }
+        // Read only when it is needed for something, and then a broken one named once.
+        let loaded = url == nil || (environmentToken == nil && tokenFile == nil) ? config() : nil
+        let base = url ?? Status.baseURL(fromConfig: configPath ?? Self.defaultConfigPath)
+        let token: HeartbeatPing.Token
+        if let environmentToken {
+            token = .value(environmentToken)
+        } else {
+            let path = tokenFile ?? loaded?.agent.tokenFile ?? "./.vitals/token"
+            token = BearerToken.read(at: path).map { .value($0.text) } ?? .unreadable(path)
+        }
+        let ping = HeartbeatPing(base: base, service: heartbeat, token: token,
+                                 timeout: DurationText.parse(timeout) ?? .seconds(5))
+        ping.send(.start)
+
+        let outcome = CronJob.run(command, signals: signals)
+        switch outcome {
+        case .finished(let exitStatus, let duration):
+            ping.send(.finished(exitStatus: exitStatus, duration: duration))
+            throw ExitCode(exitStatus)
+        case .cannotStart(let exitStatus, let message):
+            printError("vitals exec: \(message)")
+            ping.send(.finished(exitStatus: exitStatus, duration: .zero))
+            throw ExitCode(exitStatus)
+        }
+    }
+
+    // MARK: Where to report
+
+    static let defaultConfigPath = "etc/vitals.yaml"
+
+    /// The config file, when one was named or the default one exists. A named
+    /// file that cannot be used is worth a warning, never a failed job.
+    private func config() -> VitalsConfig? {
+        let path = configPath ?? Self.defaultConfigPath
+        switch ConfigFile.load(path: path) {
+        case .success(let config):
+            return config
+        case .failure(let failure):
+            if configPath != nil {
+                let first = failure.description.split(separator: "\n").first.map(String.init) ?? failure.description
+                printError("vitals exec: cannot use the configuration (\(first)); using the defaults")
+            }
+            return nil
+        }
+    }
+}
+
+/// The two pings of a cron run. A ping that fails prints one warning line
+/// and is otherwise forgotten: reporting must never fail the job.
+struct HeartbeatPing {
+    enum Token {
+        case value(String)
+        /// No token could be read from this path; pings go without one (and are refused).
+        case unreadable(String)
+    }
+
+    enum Beat {
+        case start
+        case finished(exitStatus: Int32, duration: Duration)
+    }
+
+    var base: String
+    var service: String
+    var token: Token
+    var timeout: Duration
+
+    /// Names as the config allows them: they are a path segment of the URL.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first.isASCIIAlphanumeric else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "." || $0 == "_" || $0 == "-" }
+    }
+
+    func url(for beat: Beat) -> String {
+        let root = (base.hasSuffix("/") ? base : base + "/") + "v1/heartbeat/" + service
+        switch beat {
+        case .start:
+            return root + "/start"
+        case .finished(let exitStatus, let duration):
+            // Durations as the agent parses them: whole milliseconds, as seconds.
+            let ms = max(0, duration.milliseconds)
+            return root + "/\(exitStatus)?duration=\(ms / 1000).\(String(format: "%03lld", ms % 1000))s"
+        }
+    }
+
+    func send(_ beat: Beat) {
+        let target = url(for: beat)
+        var headers: [String: String] = [:]
+        if case .value(let secret) = token { headers["Authorization"] = "Bearer \(secret)" }
+        switch HTTPFetch.request("POST", url: target, headers: headers, body: [], timeout: timeout) {
+        case .failure(let failure):
+            warn(target, failure.message)
+        case .success(let response) where (200..<300).contains(response.status):
+            return
+        case .success(let response):
+            var why = "answered \(response.status)"
+            if let message = Self.errorMessage(response.body) { why += ": \(message)" }
+            if response.status == 401, case .unreadable(let path) = token {
+                why += " (no token: set VITALS_TOKEN or make \(path) readable)"
+            }
+            warn(target, why)
+        }
+    }
+
+    private func warn(_ target: String, _ why: String) {
+        let line = why.split(whereSeparator: \.isNewline).joined(separator: " ")
+        printError("vitals exec: could not report to the agent at \(target): \(line)")
+    }
+
+    /// The message of the agent's `{"error":{"message":…}}` documents, else the body's first line.
+    static func errorMessage(_ body: [UInt8]) -> String? {
+        struct Document: Decodable {
+            struct Inner: Decodable { var message: String }
+            var error: Inner
+        }
+        if let document = try? JSONDecoder().decode(Document.self, from: Data(body)) { return document.error.message }
+        let text = String(decoding: body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text.split(whereSeparator: \.isNewline).first.map(String.init)
+    }
+}
+
+private extension Unicode.Scalar {
+    var isASCIIAlphanumeric: Bool {
+        ("a"..."z").contains(self) || ("A"..."Z").contains(self) || ("0"..."9").contains(self)
+    }
+}
+
+/// Runs the job the way a shell would for cron: argv looked up in `PATH`,
+/// stdin, stdout and stderr shared, the same process group (so whoever signals
+/// the group reaches the job too), default signal mask. Waits for it and
+/// returns its exit status.
+enum CronJob {
+    enum Outcome {
+        /// `exitStatus` is 128+N when signal N ended the job.
+        case finished(exitStatus: Int32, duration: Duration)
+        /// 127: not found; 126: found but not executable.
+        case cannotStart(exitStatus: Int32, message: String)
+    }
+
+    static func run(_ argv: [String], signals: SignalForwarding) -> Outcome {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The thread we run on may be one of the runtime's, which block
+        // SIGTERM and friends; the job must not inherit that mask.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK)
+        // Our handlers are reset by exec anyway; SIGPIPE is reset only when it
+        // was not ignored when we started (an inherited "ignore" is passed on, as shells do).
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        if !signals.sigpipeIgnoredAtStart {
+            sigaddset(&defaults, SIGPIPE)
+            flags |= Int32(POSIX_SPAWN_SETSIGDEF)
+            posix_spawnattr_setsigdefault(&attributes, &defaults)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        let clock = ContinuousClock()
+        let started = clock.now
+        var pid: pid_t = 0
+        let rc = cArgs.withUnsafeBufferPointer { args in
+            posix_spawnp(&pid, argv[0], nil, &attributes, UnsafeMutablePointer(mutating: args.baseAddress!), environ)
+        }
+        guard rc == 0 else {
+            let notFound = rc == ENOENT || rc == ENOTDIR
+            return .cannotStart(exitStatus: notFound ? 127 : 126,
+                                message: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        signals.forward(to: pid)
+        let status = reap(pid)
+        signals.stopForwarding()
+        return .finished(exitStatus: exitStatus(fromWaitStatus: status), duration: clock.now - started)
+    }
+
+    /// `waitpid(pid)`, retried on `EINTR` (our own handlers interrupt it).
+    private static func reap(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while true {
+            if waitpid(pid, &status, 0) == pid { return status }
+            if errno == EINTR { continue }
+            preconditionFailure("waitpid(\(pid)) failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The status a shell reports: the exit code, or 128+N for signal N.
+    static func exitStatus(fromWaitStatus status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
+    /// SIGTERM and SIGINT sent to `vitals exec` go on to the job. A signal
+    /// the terminal sent (Ctrl-C) already reached the whole foreground process
+    /// group, the job included, and is not sent twice. (One that a process sent
+    /// to the whole group reaches the job twice; a second SIGTERM is harmless
+    /// to a job that is stopping.) A signal ignored when we started stays
+    /// ignored, for us and the job.
+    struct SignalForwarding {
+        static let forwarded: [Int32] = [SIGTERM, SIGINT]
+        let sigpipeIgnoredAtStart: Bool
+
+        static func install() -> SignalForwarding {
+            _ = SignalTarget.job.load(ordering: .sequentiallyConsistent) // initialise before any handler can run
+            _ = SignalTarget.pending.load(ordering: .sequentiallyConsistent)
+            for number in forwarded where !isIgnored(number) {
+                var action = sigaction()
+                action.__sigaction_handler.sa_sigaction = { number, info, _ in
+                    if let info, info.pointee.si_code == SI_KERNEL { return }
+                    SignalTarget.deliver(number)
+                }
+                action.sa_flags = SA_SIGINFO | SA_RESTART
+                sigemptyset(&action.sa_mask)
+                sigaction(number, &action, nil)
+            }
+            return SignalForwarding(sigpipeIgnoredAtStart: isIgnored(SIGPIPE))
+        }
+
+        func forward(to pid: pid_t) {
+            SignalTarget.job.store(pid, ordering: .sequentiallyConsistent)
+            // A signal that came before the job existed is delivered now.
+            let early = SignalTarget.pending.exchange(0, ordering: .sequentiallyConsistent)
+            if early != 0 { kill(pid, early) }
+        }
+
+        func stopForwarding() {
+            SignalTarget.job.store(0, ordering: .sequentiallyConsistent)
+        }
+
+        private static func isIgnored(_ number: Int32) -> Bool {
+            var current = sigaction()
+            sigaction(number, nil, &current)
+            return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == 1 // SIG_IGN
+        }
+    }
+}
+
+/// What the signal handler reads: atomics only, which are async-signal-safe.
+private enum SignalTarget {
+    /// The running job's pid; 0 before it starts and after it is reaped.
+    static let job = Atomic<Int32>(0)
+    /// A signal that arrived while there was no job yet.
+    static let pending = Atomic<Int32>(0)
+
+    /// Called from the handler. The pending signal is set first and taken back
+    /// by whoever sees the pid, so a signal racing with the start of the job
+    /// is delivered exactly once.
+    static func deliver(_ number: Int32) {
+        pending.store(number, ordering: .sequentiallyConsistent)
+        let pid = job.load(ordering: .sequentiallyConsistent)
+        guard pid > 0 else { return }
+        let signal = pending.exchange(0, ordering: .sequentiallyConsistent)
+        if signal != 0 { kill(pid, signal) }
+    }
+}
