@@ -62,6 +62,12 @@ let package = Package(
             dependencies: ["VitalsHTTP"],
             swiftSettings: swiftSettings
         ),
+        // `make bench`: drives the prober against a local fleet and measures the status server.
+        .executableTarget(
+            name: "VitalsBench",
+            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
         .target(
             name: "VitalsAgent",
