@@ -55,6 +55,7 @@ public final class Agent: Sendable {
 
         let logger = self.logger
         let clock = self.clock
+        let notifier = SystemdNotifier(logger: logger)
         let store: AgentStore
         do {
             store = try AgentStore(directory: config.agent.stateDir, clock: clock)
@@ -150,13 +151,18 @@ public final class Agent: Sendable {
 
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
         signal(SIGHUP, SIG_IGN)
-        hangup.setEventHandler { _ = reloader.reload() }
+        hangup.setEventHandler {
+            notifier.reloading()
+            _ = reloader.reload()
+            notifier.ready(status: Agent.statusLine(state))
+        }
         hangup.resume()
         signalSources.append(hangup)
 
         // Time-driven rules, the snapshot and the journal's retry ride on one ticker.
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "vitals.ticker"))
         let savedVersion = Mutex<UInt64>(0)
+        let systemd = Mutex(SystemdProgress())
         ticker.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
         ticker.setEventHandler {
             state.tick()
@@ -167,6 +173,25 @@ public final class Agent: Sendable {
                 return saved != version
             }
             if changed { store.save(state.persistentSnapshot()) }
+            // systemd: READY=1 after the first full round, STATUS= on change,
+            // WATCHDOG=1 from this ticker (a stuck ticker gets us restarted).
+            guard notifier.isEnabled else { return }
+            let line = Agent.statusLine(state)
+            let now = ContinuousClock.now
+            systemd.withLock { progress in
+                if !progress.ready, state.snapshot().firstRoundComplete {
+                    notifier.ready(status: line)
+                    progress.ready = true
+                    progress.status = line
+                } else if progress.ready, line != progress.status {
+                    notifier.status(line)
+                    progress.status = line
+                }
+                if let interval = notifier.watchdogInterval, progress.lastWatchdog.map({ now - $0 >= interval / 2 }) ?? true {
+                    notifier.watchdog()
+                    progress.lastWatchdog = now
+                }
+            }
         }
         ticker.resume()
 
@@ -174,6 +199,7 @@ public final class Agent: Sendable {
         logger.notice("vitals \(VitalsVersion.current) started: \(config.services.count) services, \(config.groups.count) groups; status API on \(addresses); state in \(config.agent.stateDir)\(options.dryRun ? "; dry run: no action will run" : "")")
 
         let received = stopRequested.wait()
+        notifier.stopping()
         logger.notice("received \(received == SIGINT ? "SIGINT" : "SIGTERM"), stopping")
         scheduler.stop()
         ticker.cancel()
@@ -186,6 +212,13 @@ public final class Agent: Sendable {
         store.retryPending()
         server.stop()
         logger.notice("stopped")
+    }
+
+    /// The one-line summary systemd shows: `5 services: 4 up, 1 down; 2 groups`.
+    static func statusLine(_ state: AgentState) -> String {
+        let snapshot = state.snapshot()
+        return SystemdNotifier.statusLine(serviceStates: snapshot.services.map(\.health.state),
+                                          groupCount: snapshot.groups.count)
     }
 
     /// Actions of recovered decisions that never reported an outcome: the
@@ -285,6 +318,13 @@ public enum AgentError: Error, CustomStringConvertible {
         case .stateDirectory(let why): why
         }
     }
+}
+
+/// What the agent has told systemd so far.
+struct SystemdProgress {
+    var ready = false
+    var status = ""
+    var lastWatchdog: ContinuousClock.Instant?
 }
 
 /// The configuration in force, shared by the closures that read it.

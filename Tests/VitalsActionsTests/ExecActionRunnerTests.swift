@@ -105,7 +105,7 @@ struct ExecActionRunnerTests {
         #expect(outcome.result == .timedOut(after: .milliseconds(500)))
         #expect(outcome.result.description == "timeout after 500ms")
         #expect(outcome.attempts == 1)
-        #expect(outcome.duration < .seconds(3))
+        #expect(outcome.duration < .seconds(20))
         let grandchild = try #require(await readPid(pidFile))
         #expect(await waitUntilGone(grandchild))
     }

@@ -139,6 +139,33 @@ import VitalsHTTP
         #expect(get(api, "/v1/services/web-2")?["state"] as? String == "up")
     }
 
+    @Test func activeAndMemberRoleFollowTheFailover() throws {
+        let (api, state, _) = makeAPI()
+        func code(_ target: String) -> Int { api.handle(HTTPRequest(method: .get, target: target)).status.code }
+        #expect(code("/v1/groups/web/active") == 503, "no active member while starting")
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        let active = try #require(get(api, "/v1/groups/web/active"))
+        #expect((active["active"] as? [[String: Any]])?.map { $0["member"] as? String } == ["web-1"])
+        #expect((active["active"] as? [[String: Any]])?.first?["address"] as? String == "127.0.0.1:1")
+        #expect(code("/v1/groups/web/members/web-1/active") == 200)
+        #expect(code("/v1/groups/web/members/web-2/active") == 503)
+        #expect(code("/v1/groups/web/members/nope/active") == 404)
+
+        clock.advance(by: .seconds(1))
+        probe(state, "web-1", ok: false)
+        #expect(code("/v1/groups/web/members/web-1/active") == 503)
+        #expect(code("/v1/groups/web/members/web-2/active") == 200)
+        // priority (the active-passive default) picks the active member.
+        #expect(get(api, "/v1/groups/web/pick?key=10.0.0.7")?["member"] as? String == "web-2")
+        #expect(get(api, "/v1/groups/web/pick")?["policy"] as? String == "priority")
+
+        clock.advance(by: .seconds(1))
+        probe(state, "web-2", ok: false)
+        #expect(code("/v1/groups/web/pick") == 503)
+        #expect(code("/v1/groups/nope/pick") == 404)
+    }
+
     @Test func eventQueryErrors() {
         let (api, _, _) = makeAPI()
         let bad = api.handle(HTTPRequest(method: .get, target: "/v1/events?since=x"))

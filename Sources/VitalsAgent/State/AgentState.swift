@@ -78,6 +78,8 @@ public final class AgentState: Sendable {
         /// States saved before a restart, until each service's first decision.
         var lastKnown: [String: ServiceView] = [:]
         var maintenanceReasons: [String: String] = [:]
+        /// One balancer per group, for `/pick` (round-robin counters live here).
+        var balancers: [String: Balancer] = [:]
 
         var views: [String: ServiceView] {
             var views: [String: ServiceView] = [:]
@@ -174,6 +176,7 @@ public final class AgentState: Sendable {
         state.maintenanceUntil = maintenanceUntil
         state.maintenanceReasons = maintenanceReasons
         state.lastKnown = snapshot?.lastKnown ?? [:]
+        state.balancers = Dictionary(uniqueKeysWithValues: config.groups.map { ($0.name, Balancer(group: $0)) })
         inner = Mutex(state)
     }
 
@@ -342,6 +345,10 @@ public final class AgentState: Sendable {
                 .union(summary.changed.filter(probed.contains))
             state.coordinator = FailoverCoordinator(config: config, startedAt: startedAt,
                                                     restoring: state.coordinator.persisted)
+            state.balancers = Dictionary(uniqueKeysWithValues: config.groups.map { group in
+                if let old = state.balancers[group.name], old.matches(group) { return (group.name, old) }
+                return (group.name, Balancer(group: group))
+            })
             state.config = config
             let reload = AgentEvent(id: state.nextEventID, time: now, kind: "config_reloaded",
                                     reason: "configuration reloaded: \(summary)")
@@ -440,6 +447,46 @@ public final class AgentState: Sendable {
             state.recentEvents.update(id) { $0.actions += records }
             state.version &+= 1
             state.stateVersion &+= 1
+        }
+    }
+
+    // MARK: Routing
+
+    /// The answer to `/v1/groups/{g}/pick`.
+    public enum PickAnswer: Sendable, Equatable {
+        case picked(BalancePick, address: ListenAddress?)
+        case noneServing(String)
+        case unknownGroup
+    }
+
+    /// One serving member of `group` for a client, by the group's `balance` policy.
+    public func pick(group: String, key: String?) -> PickAnswer {
+        inner.withLock { state in
+            guard let engine = state.coordinator.engine(named: group), var balancer = state.balancers[group] else {
+                return .unknownGroup
+            }
+            var latencies: [String: Duration] = [:]
+            for member in engine.group.members {
+                guard let i = state.index[member], case .probed(let tracker) = state.entries[i].health,
+                      let latency = Balancer.recentLatency(of: tracker.recentResults) else { continue }
+                latencies[member] = latency
+            }
+            let candidates = engine.balanceCandidates(states: state.views, latencies: latencies)
+            let choice = balancer.pick(key: key, candidates: candidates)
+            state.balancers[group] = balancer
+            guard let choice else {
+                let why = candidates.map { "\($0.name) \($0.state.rawValue)" }.joined(separator: ", ")
+                return .noneServing("no serving member in group \(group)" + (why.isEmpty ? "" : ": \(why)"))
+            }
+            return .picked(choice, address: state.config.service(named: choice.member)?.address)
+        }
+    }
+
+    /// The active member (active-passive) or set (active-active) with addresses; nil for an unknown group.
+    public func active(group: String) -> (mode: String, members: [MemberAddress])? {
+        inner.withLock { state in
+            guard let engine = state.coordinator.engine(named: group) else { return nil }
+            return (engine.group.mode.name, engine.activeAddresses(in: state.config))
         }
     }
 
