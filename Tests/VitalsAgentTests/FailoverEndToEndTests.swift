@@ -107,6 +107,26 @@ import VitalsProbe
         #expect(decision != nil && result != nil && decision! < result!)
     }
 
+    @Test func aDryRunDecidesAndLogsButRunsNoAction() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, extraArgs: ["--dry-run", "--log-format", "json"],
+                                     directory: setup.dir)
+        try agent.waitForLine(containing: "dry run: no action will run")
+        try agent.waitForLine(containing: "group web: activated")
+        setup.primary.stop()
+        try agent.waitForLine(containing: "group web: failover web-1 → web-2")
+        let skipped = try agent.waitForLine(containing: "action promote (exec)")
+        #expect(skipped.contains("skipped (dry run)"))
+        #expect(setup.promotions.isEmpty, "the script did not run")
+        // --log-format json: every line is one JSON object with time, level and message.
+        for line in agent.output {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["time"] is String && object?["level"] is String && object?["message"] is String, "\(line)")
+        }
+        #expect(agent.stop() == 0)
+    }
+
     @Test func aRestartAfterAFailoverKeepsTheActiveMemberAndDoesNotActAgain() throws {
         let setup = try Setup()
         defer { setup.stop() }
