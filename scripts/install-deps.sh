@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
 #   scripts/install-deps.sh            build dependencies (libcurl headers)
-#   scripts/install-deps.sh test       + peers the integration tests start (openssl), systemd's unit checkers
+#   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, haproxy, systemd-analyze)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
 
@@ -13,7 +13,7 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
 for extra in "$@"; do
   case "$extra" in
-    test)  need openssl ca-certificates systemd ;;   # systemd: systemd-analyze verify, systemd-sysusers; starts nothing
+    test)  need openssl ca-certificates systemd haproxy ;;   # systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port)
     bench) need nginx-light wrk ;;
     *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
   esac
