@@ -9,19 +9,26 @@ import VitalsCore
 /// through an inbox and `curl_multi_wakeup`.
 ///
 /// Many transfers are in flight at once and a slow endpoint delays nobody.
-/// Each service keeps its easy handle between probes, and the multi handle's
-/// connection cache keeps one connection per service alive, so a probe of a
-/// keep-alive endpoint is one request on an open connection.
+/// Easy handles are pooled, not kept per service: a probe takes a handle,
+/// configures it from its service's `CurlTarget` and gives it back when it
+/// ends, so there are about as many handles as probes in flight (plus a
+/// bounded idle list). Connections live in the multi handle's shared cache,
+/// so a probe of a keep-alive endpoint is still one request on an open
+/// connection whichever handle runs it.
 public final class CurlMultiProber: Prober, @unchecked Sendable {
     // @unchecked: everything but `inbox` and `multi` (whose wakeup is
     // thread-safe) is touched only by the thread running the loop, as the
     // `Prober` contract requires.
 
     public struct Configuration: Sendable {
-        /// Connections the multi handle keeps open for reuse. Nil: one per
-        /// HTTP service seen (at least 16), so every endpoint keeps its
-        /// keep-alive connection. Default nil.
+        /// Connections the multi handle keeps open for reuse. Nil: four per
+        /// distinct HTTP origin (scheme, host, port) in use, at least 16 and at
+        /// most 1,000, so keep-alive endpoints keep their connections while a
+        /// burst's extra connections are closed rather than cached. Default nil.
         public var maxCachedConnections: Int?
+        /// Idle easy handles kept for reuse; more are freed when their probe
+        /// ends. Default 256.
+        public var maxIdleHandles: Int
         /// Output kept from an exec plugin (stdout and stderr). Default 8 KiB.
         public var maxExecOutputBytes: Int
         /// Between SIGTERM and SIGKILL for a plugin past its timeout. Default 500ms.
@@ -29,9 +36,10 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         /// Sent with HTTP checks. Default `vitals`.
         public var userAgent: String
 
-        public init(maxCachedConnections: Int? = nil, maxExecOutputBytes: Int = 8192,
+        public init(maxCachedConnections: Int? = nil, maxIdleHandles: Int = 256, maxExecOutputBytes: Int = 8192,
                     execKillGrace: Duration = .milliseconds(500), userAgent: String = "vitals") {
             self.maxCachedConnections = maxCachedConnections
+            self.maxIdleHandles = maxIdleHandles
             self.maxExecOutputBytes = maxExecOutputBytes
             self.execKillGrace = execKillGrace
             self.userAgent = userAgent
@@ -49,12 +57,25 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         curl_global_init(Int(CURL_GLOBAL_ALL))
     }()
 
+    /// Connections cached per distinct origin, and the bounds, when
+    /// `maxCachedConnections` is nil.
+    static let connectionsPerOrigin = 4
+    static let minCachedConnections = 16
+    static let maxDefaultCachedConnections = 1_000
+
     private let configuration: Configuration
     private let clock: any VitalsClock
     private let multi: UnsafeMutableRawPointer
     private let inbox: Inbox
-    private var transfers: [CurlTransfer?] = []
-    private var httpTransferCount = 0
+    private let userAgent: UnsafeMutablePointer<CChar>
+    private var targets: [CurlTarget?] = []
+    /// Idle pooled handles, most recently used last.
+    private var idle: [CurlTransfer] = []
+    /// Handles in existence (idle and in flight), for tests and diagnostics.
+    private(set) var handleCount = 0
+    /// HTTP targets per origin.
+    private var origins: [String: Int] = [:]
+    private var cachedConnections = 0
     private var pending: [ProbeCompletion] = []
     private var supervisor: ExecSupervisor?
     private var execTickets: [Int: UInt64] = [:]
@@ -68,17 +89,20 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = multi
         inbox = Inbox(multi: multi)
-        let connections = configuration.maxCachedConnections ?? 16
-        vitals_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, connections)
+        userAgent = strdup(configuration.userAgent)
+        resizeConnectionCache()
     }
 
     deinit {
         supervisor?.shutdown()
-        for case let transfer? in transfers where transfer.inFlight {
-            curl_multi_remove_handle(multi, transfer.easy)
+        for case let target? in targets {
+            if let transfer = target.transfer { curl_multi_remove_handle(multi, transfer.easy) }
+            target.transfer = nil
         }
-        transfers.removeAll() // cleans up the easy handles before the multi handle
+        targets.removeAll()
+        idle.removeAll() // cleans up the easy handles before the multi handle
         curl_multi_cleanup(multi)
+        free(userAgent)
     }
 
     // MARK: Prober
@@ -86,21 +110,24 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
     public func start(_ service: ServiceConfig, slot: Int) {
         switch service.check {
         case .http, .tcp:
-            guard let transfer = transfer(for: service, slot: slot) else {
+            let target = target(for: service, slot: slot)
+            if target.transfer != nil { abandon(target) } // at most one probe per slot
+            guard let transfer = acquire() else {
                 pending.append(failure(slot, "cannot set up probe: curl_easy_init failed"))
                 return
             }
-            if let setupFailure = transfer.setupFailure {
+            if let setupFailure = transfer.prepare(for: target, userAgent: userAgent) {
+                release(transfer)
                 pending.append(failure(slot, setupFailure))
                 return
             }
-            transfer.reset()
             let code = curl_multi_add_handle(multi, transfer.easy)
             guard code == CURLM_OK else {
+                release(transfer)
                 pending.append(failure(slot, "cannot start probe: \(String(cString: curl_multi_strerror(code)))"))
                 return
             }
-            transfer.inFlight = true
+            target.transfer = transfer
         case .exec(let exec):
             nextTicket += 1
             execTickets[slot] = nextTicket
@@ -131,50 +158,76 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         if execTickets.removeValue(forKey: slot) != nil {
             supervisor?.cancel(slot: slot)
         }
-        guard slot < transfers.count, let transfer = transfers[slot] else { return }
-        if transfer.inFlight {
-            curl_multi_remove_handle(multi, transfer.easy)
-            transfer.inFlight = false
-        }
+        guard slot < targets.count, let target = targets[slot] else { return }
+        abandon(target)
         if forget { drop(slot) }
     }
 
     // MARK: Loop-thread internals
 
-    private func transfer(for service: ServiceConfig, slot: Int) -> CurlTransfer? {
-        if slot < transfers.count, let existing = transfers[slot] {
-            if existing.check == service.check && existing.timeout == service.timing.timeout {
+    private func target(for service: ServiceConfig, slot: Int) -> CurlTarget {
+        if slot < targets.count, let existing = targets[slot] {
+            if existing.check == service.check && existing.timeout == service.timing.timeout
+                && existing.interval == service.timing.interval {
                 return existing
             }
-            if existing.inFlight { curl_multi_remove_handle(multi, existing.easy) }
+            abandon(existing)
             drop(slot)
         }
-        guard let transfer = CurlTransfer(slot: slot, service: service, userAgent: configuration.userAgent) else {
-            return nil
+        let target = CurlTarget(slot: slot, service: service)
+        if slot >= targets.count {
+            targets.append(contentsOf: repeatElement(nil, count: slot + 1 - targets.count))
         }
-        if slot >= transfers.count {
-            transfers.append(contentsOf: repeatElement(nil, count: slot + 1 - transfers.count))
-        }
-        transfers[slot] = transfer
-        if case .http = transfer.kind {
-            httpTransferCount += 1
+        targets[slot] = target
+        if let origin = target.origin {
+            origins[origin, default: 0] += 1
             resizeConnectionCache()
         }
-        return transfer
+        return target
     }
 
     private func drop(_ slot: Int) {
-        guard let transfer = transfers[slot] else { return }
-        transfers[slot] = nil
-        if case .http = transfer.kind {
-            httpTransferCount -= 1
+        guard let target = targets[slot] else { return }
+        targets[slot] = nil
+        if let origin = target.origin {
+            if let count = origins[origin], count > 1 { origins[origin] = count - 1 } else { origins[origin] = nil }
             resizeConnectionCache()
+        }
+    }
+
+    /// Removes the target's transfer in flight, if any; no completion follows.
+    private func abandon(_ target: CurlTarget) {
+        guard let transfer = target.transfer else { return }
+        curl_multi_remove_handle(multi, transfer.easy)
+        target.transfer = nil
+        release(transfer)
+    }
+
+    private func acquire() -> CurlTransfer? {
+        if let transfer = idle.popLast() { return transfer }
+        guard let transfer = CurlTransfer() else { return nil }
+        handleCount += 1
+        return transfer
+    }
+
+    /// Back to the idle list, or freed if the list is full. The handle must
+    /// be out of the multi handle.
+    private func release(_ transfer: CurlTransfer) {
+        transfer.finish()
+        if idle.count < configuration.maxIdleHandles {
+            idle.append(transfer)
+        } else {
+            handleCount -= 1 // freed as the last reference goes
         }
     }
 
     private func resizeConnectionCache() {
-        guard configuration.maxCachedConnections == nil else { return }
-        vitals_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, httpTransferCount))
+        let wanted = configuration.maxCachedConnections
+            ?? min(Self.maxDefaultCachedConnections,
+                   max(Self.minCachedConnections, Self.connectionsPerOrigin * origins.count))
+        guard wanted != cachedConnections else { return }
+        cachedConnections = wanted
+        vitals_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, wanted)
     }
 
     private func collect(into finished: inout [ProbeCompletion]) {
@@ -192,8 +245,11 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             curl_multi_remove_handle(multi, easy)
             guard let context else { continue }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-            transfer.inFlight = false
-            finished.append(ProbeCompletion(slot: transfer.slot, result: result(of: transfer, code: code)))
+            guard let target = transfer.target, target.transfer === transfer else { continue }
+            let completion = ProbeCompletion(slot: target.slot, result: result(of: transfer, target: target, code: code))
+            target.transfer = nil
+            release(transfer)
+            finished.append(completion)
         }
         if !execTickets.isEmpty {
             let arrived = inbox.completions.withLock { completions in
@@ -207,16 +263,16 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         }
     }
 
-    private func result(of transfer: CurlTransfer, code: CURLcode) -> ProbeResult {
+    private func result(of transfer: CurlTransfer, target: CurlTarget, code: CURLcode) -> ProbeResult {
         let now = clock.now()
         guard code == CURLE_OK else {
             var osErrno = 0
             vitals_easy_getinfo_long(transfer.easy, CURLINFO_OS_ERRNO, &osErrno)
             let reason = CurlFailure.reason(code: code, osErrno: Int32(truncatingIfNeeded: osErrno),
-                                            detail: transfer.errorDetail, timeout: transfer.timeout)
+                                            detail: transfer.errorDetail, timeout: target.timeout)
             return ProbeResult(time: now, latency: nil, outcome: .failed, reason: reason)
         }
-        switch transfer.kind {
+        switch target.kind {
         case .tcp:
             var connectMicros: curl_off_t = 0
             vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_CONNECT_TIME_T, &connectMicros)
@@ -228,10 +284,10 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_TOTAL_TIME_T, &totalMicros)
             let latency = Duration.microseconds(totalMicros)
             if conditions.check.certMinDays != nil, let expiry = Self.certificateExpiry(of: transfer.easy) {
-                transfer.certificateExpiry = expiry
+                target.certificateExpiry = expiry
             }
             let verdict = conditions.evaluate(status: status, body: transfer.bodyBytes, latency: latency,
-                                              certificateExpiry: transfer.certificateExpiry, now: now)
+                                              certificateExpiry: target.certificateExpiry, now: now)
             return ProbeResult(time: now, latency: latency, outcome: verdict.outcome, reason: verdict.reason)
         }
     }

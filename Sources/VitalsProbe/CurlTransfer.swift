@@ -2,69 +2,204 @@ import CCurl
 import Foundation
 import VitalsCore
 
-/// One service's easy handle, configured once and re-added to the multi
-/// handle for every probe, so its connection stays alive between probes and
-/// nothing is rebuilt per probe. Touched only by the prober's loop thread.
-final class CurlTransfer {
+/// What one service's probes need, prepared once per check: the C strings and
+/// header list handed to curl, the conditions, and what must outlive a single
+/// probe (the certificate expiry seen on the last handshake). Small: holds no
+/// easy handle. Touched only by the prober's loop thread.
+final class CurlTarget {
     enum Kind {
         case http(HTTPConditions)
         case tcp
     }
 
     let slot: Int
-    let easy: UnsafeMutableRawPointer
-    /// What the handle was built from; a change rebuilds it.
+    /// What the target was built from; a change rebuilds it.
     let check: Check
     let timeout: Duration
+    let interval: Duration
     let kind: Kind
-    /// The first option curl refused, if any: every probe then fails with it.
-    private(set) var setupFailure: String?
-    var inFlight = false
+    /// `scheme://host:port` of an HTTP check, for sizing the connection cache.
+    let origin: String?
+    /// The pooled handle running this service's probe, if one is in flight.
+    var transfer: CurlTransfer?
     /// The earliest certificate expiry seen on this service's last TLS
     /// handshake. A reused connection reports no certificates, so it is kept.
     var certificateExpiry: Date?
 
-    private var headers: UnsafeMutablePointer<curl_slist>?
-    let errorBuffer: UnsafeMutablePointer<CChar>
-    private let bodyLimit: Int
-    private(set) var body: UnsafeMutableRawPointer?
-    private var bodyCapacity = 0
-    private(set) var bodyCount = 0
+    let url: UnsafeMutablePointer<CChar>
+    let customMethod: UnsafeMutablePointer<CChar>?
+    let noBody: Bool
+    let headers: UnsafeMutablePointer<curl_slist>?
+    let followRedirects: Bool
+    let tlsVerify: Bool
+    let certificateInfo: Bool
+    let bodyLimit: Int
+    let timeoutMs: Int
+    /// Idle connections older than this are not reused (CURLOPT_MAXAGE_CONN):
+    /// long enough to outlive this service's interval, short enough that a
+    /// burst's extra connections age out.
+    let maxConnectionAgeSeconds: Int
 
-    init?(slot: Int, service: ServiceConfig, userAgent: String) {
-        guard let easy = curl_easy_init() else { return nil }
+    init(slot: Int, service: ServiceConfig) {
         self.slot = slot
-        self.easy = easy
-        self.check = service.check
-        self.timeout = service.timing.timeout
-        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        check = service.check
+        timeout = service.timing.timeout
+        interval = service.timing.interval
+        timeoutMs = max(1, service.timing.timeout.millisecondsRoundedUp)
+        let intervalSeconds = Int(service.timing.interval.components.seconds)
+        maxConnectionAgeSeconds = min(600, max(30, 2 * intervalSeconds + 5))
 
         switch service.check {
         case .http(let http):
             let conditions = HTTPConditions(http)
             kind = .http(conditions)
+            url = strdup(http.url)
+            switch http.method.uppercased() {
+            case "GET":
+                customMethod = nil
+                noBody = false
+            case "HEAD":
+                customMethod = nil
+                noBody = true
+            default:
+                customMethod = strdup(http.method)
+                noBody = false
+            }
+            var list: UnsafeMutablePointer<curl_slist>?
+            for field in http.headers {
+                list = curl_slist_append(list, "\(field.name): \(field.value)")
+            }
+            headers = list
+            followRedirects = http.followRedirects
+            tlsVerify = http.tlsVerify
+            certificateInfo = http.certMinDays != nil
             bodyLimit = conditions.needsBody ? max(0, http.maxBodyBytes) : 0
-        case .tcp:
+            origin = Self.origin(of: http.url)
+        case .tcp(let tcp):
             kind = .tcp
+            let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
+            url = strdup("http://\(host):\(tcp.port)/")
+            customMethod = nil
+            noBody = false
+            headers = nil
+            followRedirects = false
+            tlsVerify = true
+            certificateInfo = false
             bodyLimit = 0
+            origin = nil
         case .exec, .heartbeat:
-            preconditionFailure("CurlTransfer is for http and tcp checks")
+            preconditionFailure("CurlTarget is for http and tcp checks")
         }
-        configure(service: service, userAgent: userAgent)
+    }
+
+    deinit {
+        free(url)
+        free(customMethod)
+        if let headers { curl_slist_free_all(headers) }
+    }
+
+    /// Lower-cased `scheme://host:port`, the port defaulted from the scheme.
+    static func origin(of url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              let host = components.host?.lowercased() else { return url }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        return "\(scheme)://\(host):\(port)"
+    }
+}
+
+/// A pooled easy handle. Before each probe it is reset and every option is
+/// set from the probe's `CurlTarget`, so nothing one service set (headers,
+/// method, NOBODY, CONNECT_ONLY, TLS verification, certinfo, redirects, body
+/// limit) carries over to the next. Connections live in the multi handle's
+/// cache, not in the easy handle, so keep-alive survives the handle changing.
+/// Touched only by the prober's loop thread.
+final class CurlTransfer {
+    let easy: UnsafeMutableRawPointer
+    /// The target of the probe in flight (or just finished).
+    private(set) var target: CurlTarget?
+
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    private var bodyLimit = 0
+    private(set) var body: UnsafeMutableRawPointer?
+    private var bodyCapacity = 0
+    private(set) var bodyCount = 0
+    /// The first option curl refused while preparing, if any.
+    private var setupFailure: String?
+
+    /// Body buffers above this are released when the handle goes idle.
+    private static let idleBodyCapacity = 16 * 1024
+
+    init?() {
+        guard let easy = curl_easy_init() else { return nil }
+        self.easy = easy
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
         curl_easy_cleanup(easy)
-        if let headers { curl_slist_free_all(headers) }
         errorBuffer.deallocate()
         free(body)
     }
 
-    /// Clears what the previous probe left.
-    func reset() {
+    /// Resets the handle and configures it for one probe of `target`.
+    /// Returns why curl refused an option, if it did.
+    func prepare(for target: CurlTarget, userAgent: UnsafePointer<CChar>) -> String? {
+        curl_easy_reset(easy)
+        self.target = target
+        bodyLimit = target.bodyLimit
         bodyCount = 0
         errorBuffer[0] = 0
+        setupFailure = nil
+
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_TIMEOUT_MS, target.timeoutMs)
+        set(CURLOPT_CONNECTTIMEOUT_MS, target.timeoutMs)
+        set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+        set(CURLOPT_PRIVATE, pointer: Unmanaged.passUnretained(self).toOpaque())
+        set(CURLOPT_URL, target.url)
+        set(CURLOPT_MAXAGE_CONN, target.maxConnectionAgeSeconds)
+
+        switch target.kind {
+        case .http:
+            set(CURLOPT_PROTOCOLS_STR, "http,https")
+            set(CURLOPT_USERAGENT, userAgent)
+            if target.noBody { set(CURLOPT_NOBODY, 1) }
+            if let method = target.customMethod { set(CURLOPT_CUSTOMREQUEST, method) }
+            if let headers = target.headers { set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers)) }
+            if target.followRedirects {
+                set(CURLOPT_FOLLOWLOCATION, 1)
+                set(CURLOPT_MAXREDIRS, 10)
+                set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+            }
+            set(CURLOPT_SSL_VERIFYPEER, target.tlsVerify ? 1 : 0)
+            set(CURLOPT_SSL_VERIFYHOST, target.tlsVerify ? 2 : 0)
+            if target.certificateInfo { set(CURLOPT_CERTINFO, 1) }
+            note(CURLOPT_WRITEFUNCTION, vitals_easy_setopt_write_function(easy) { data, size, count, context in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+                let total = size * count
+                if let data, total > 0 { transfer.store(UnsafeRawPointer(data), count: total) }
+                return total
+            })
+            set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
+        case .tcp:
+            // Connect, report, close: a TCP check measures a fresh connect every time.
+            set(CURLOPT_CONNECT_ONLY, 1)
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+        }
+        return setupFailure
+    }
+
+    /// Forgets the target and trims the body buffer; the handle goes idle.
+    func finish() {
+        target = nil
+        bodyCount = 0
+        if bodyCapacity > Self.idleBodyCapacity {
+            free(body)
+            body = nil
+            bodyCapacity = 0
+        }
     }
 
     /// Keeps up to `bodyLimit` bytes; the rest of the body is read and dropped
@@ -93,62 +228,13 @@ final class CurlTransfer {
         return text
     }
 
-    // MARK: Options, set once
-
-    private func configure(service: ServiceConfig, userAgent: String) {
-        let timeoutMs = max(1, service.timing.timeout.millisecondsRoundedUp)
-        set(CURLOPT_NOSIGNAL, 1)
-        set(CURLOPT_TIMEOUT_MS, timeoutMs)
-        set(CURLOPT_CONNECTTIMEOUT_MS, timeoutMs)
-        set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
-        set(CURLOPT_PRIVATE, pointer: Unmanaged.passUnretained(self).toOpaque())
-
-        switch service.check {
-        case .http(let http):
-            set(CURLOPT_URL, http.url)
-            set(CURLOPT_PROTOCOLS_STR, "http,https")
-            set(CURLOPT_USERAGENT, userAgent)
-            switch http.method.uppercased() {
-            case "GET": break
-            case "HEAD": set(CURLOPT_NOBODY, 1)
-            default: set(CURLOPT_CUSTOMREQUEST, http.method)
-            }
-            for field in http.headers {
-                headers = curl_slist_append(headers, "\(field.name): \(field.value)")
-            }
-            if let headers { set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers)) }
-            if http.followRedirects {
-                set(CURLOPT_FOLLOWLOCATION, 1)
-                set(CURLOPT_MAXREDIRS, 10)
-                set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-            }
-            set(CURLOPT_SSL_VERIFYPEER, http.tlsVerify ? 1 : 0)
-            set(CURLOPT_SSL_VERIFYHOST, http.tlsVerify ? 2 : 0)
-            if http.certMinDays != nil { set(CURLOPT_CERTINFO, 1) }
-            vitals_easy_setopt_write_function(easy) { data, size, count, context in
-                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
-                let total = size * count
-                if let data, total > 0 { transfer.store(UnsafeRawPointer(data), count: total) }
-                return total
-            }
-            set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
-        case .tcp(let tcp):
-            let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
-            set(CURLOPT_URL, "http://\(host):\(tcp.port)/")
-            // Connect, report, close: a TCP check measures a fresh connect every time.
-            set(CURLOPT_CONNECT_ONLY, 1)
-            set(CURLOPT_FRESH_CONNECT, 1)
-            set(CURLOPT_FORBID_REUSE, 1)
-        case .exec, .heartbeat:
-            break
-        }
-    }
+    // MARK: Options
 
     private func set(_ option: CURLoption, _ value: Int) {
         note(option, vitals_easy_setopt_long(easy, option, value))
     }
 
-    private func set(_ option: CURLoption, _ value: String) {
+    private func set(_ option: CURLoption, _ value: UnsafePointer<CChar>) {
         note(option, vitals_easy_setopt_string(easy, option, value))
     }
 

@@ -12,7 +12,8 @@ import Foundation
 /// ms), `/hang` (never answers), `/truncated` (Content-Length 100, 10 bytes,
 /// close), `/empty` (closes without a reply), `/redirect` (301 to /ok),
 /// `/big?kb=N`, `/method` (echoes the method), `/auth` (200 only with
-/// `X-Token: s3cret`).
+/// `X-Token: s3cret`), `/echo` (200, body the method; no body to HEAD).
+/// Every request's method, target and headers are recorded (`recorded`).
 final class TestHTTPServer: @unchecked Sendable {
     let port: UInt16
     private let listenFD: Int32
@@ -21,6 +22,7 @@ final class TestHTTPServer: @unchecked Sendable {
     private var stopped = false
     private var accepted = 0
     private var requests = 0
+    private var log: [RecordedRequest] = []
     private let acceptLoopDone = DispatchSemaphore(value: 0)
 
     init() throws {
@@ -41,6 +43,16 @@ final class TestHTTPServer: @unchecked Sendable {
     var acceptedConnections: Int { lock.withLock { accepted } }
     /// Requests read so far.
     var requestCount: Int { lock.withLock { requests } }
+
+    /// One request as the server read it; header names lower-cased.
+    struct RecordedRequest: Sendable, Equatable {
+        var method: String
+        var target: String
+        var headers: [String: String]
+    }
+
+    /// Every request read so far, in order.
+    var recorded: [RecordedRequest] { lock.withLock { log } }
 
     /// Closes the listener and every connection (hung ones included).
     func stop() {
@@ -111,6 +123,7 @@ final class TestHTTPServer: @unchecked Sendable {
                 }
                 buffer.removeFirst(length)
             }
+            lock.withLock { log.append(RecordedRequest(method: method, target: target, headers: headers)) }
             guard respond(fd, method: method, target: target, headers: headers) else { return }
         }
     }
@@ -154,6 +167,8 @@ final class TestHTTPServer: @unchecked Sendable {
             return send(fd, 200, "start" + String(repeating: "x", count: kb * 1024) + "end")
         case "/method":
             return send(fd, 200, method)
+        case "/echo":
+            return method == "HEAD" ? send(fd, 200, "") : send(fd, 200, method)
         case "/auth":
             return headers["x-token"] == "s3cret" ? send(fd, 200, "ok") : send(fd, 401, "who are you")
         default:
