@@ -319,8 +319,7 @@ final class EventLoop {
                     completed = true
                     request.remoteAddress = c.remote
                     let response = handler.handle(request)
-                    let keepAlive = request.keepAlive
-                        && !response.headers.containsToken("close", inField: "Connection")
+                    let keepAlive = request.keepAlive && !response.closesConnection
                     let field: ResponseHead.ConnectionField =
                         !keepAlive ? .close : (request.version == .http1_0 ? .keepAlive : .none)
                     enqueue(response, to: c, head: request.method == .head, connection: field)
@@ -339,11 +338,16 @@ final class EventLoop {
         let body = response.body
         let sendBody = !head && !status.forbidsBody && body.count > 0
         let inlineBody = sendBody && body.count <= EventLoop.inlineBodyLimit
+        let date = self.date.bytes
         c.output.appendInline { out in
-            ResponseHead.write(
-                into: &out, status: status, headers: response.headers,
-                contentLength: status.forbidsContentLength ? nil : body.count,
-                connection: connection, date: date.bytes)
+            if let head = response.preparedHead {
+                head.write(into: &out, date: date, connection: connection)
+            } else {
+                ResponseHead.write(
+                    into: &out, status: status, headers: response.headers,
+                    contentLength: status.forbidsContentLength ? nil : body.count,
+                    connection: connection, date: date)
+            }
             if inlineBody {
                 body.withUnsafeBytes { out.append(contentsOf: $0) }
             }

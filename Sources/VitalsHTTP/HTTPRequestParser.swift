@@ -127,6 +127,10 @@ public struct HTTPRequestParser: Sendable {
             }
             start += headLength
             resetHeadState()
+            if head.contentLength == 0 {
+                // No body: hand the request out without parking it.
+                return .request(head.request)
+            }
             pending = head
         }
         let available = buffer.count - start

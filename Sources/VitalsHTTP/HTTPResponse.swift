@@ -6,16 +6,45 @@
 ///
 /// For a pre-rendered document, build the whole `HTTPResponse` once and
 /// return that value: the headers array and the body are shared, so
-/// serving it allocates nothing per request.
+/// serving it allocates nothing per request. Better still, keep
+/// `response.prepared()`: its head (status line, `Server`,
+/// `Content-Length` and the handler's fields) is validated and encoded once,
+/// and the server only adds `Date` and the connection field per request.
 public struct HTTPResponse: Sendable {
-    public var status: HTTPStatus
-    public var headers: HTTPHeaders
-    public var body: HTTPBody
+    // Any change drops the prepared head, so it can never disagree with
+    // the fields it was rendered from.
+    public var status: HTTPStatus { didSet { preparedHead = nil } }
+    public var headers: HTTPHeaders { didSet { preparedHead = nil } }
+    public var body: HTTPBody { didSet { preparedHead = nil } }
+    /// The encoded head, when this response was prepared.
+    private(set) var preparedHead: PreparedHead?
 
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: HTTPBody = .empty) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.preparedHead = nil
+    }
+
+    /// This response with its head validated and encoded once, for a
+    /// response served many times: the server then writes the cached head
+    /// bytes, `Date` and the connection field, and the shared body, with no
+    /// per-request formatting or header validation. The bytes on the wire
+    /// are the same as for the unprepared response. Changing `status`,
+    /// `headers` or `body` afterwards drops the prepared head.
+    public func prepared() -> HTTPResponse {
+        var copy = self
+        copy.preparedHead = PreparedHead(status: status, headers: headers, bodyCount: body.count)
+        return copy
+    }
+
+    /// Whether the head is pre-rendered (see `prepared()`).
+    public var isPrepared: Bool { preparedHead != nil }
+
+    /// Whether the handler's own headers ask to close the connection.
+    var closesConnection: Bool {
+        if let preparedHead { return preparedHead.closesConnection }
+        return headers.containsToken("close", inField: "Connection")
     }
 
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: [UInt8]) {

@@ -69,12 +69,25 @@ enum ResponseHead {
         connection: ConnectionField,
         date: [UInt8]
     ) {
+        writeBeforeDate(into: &out, status: status)
+        out.append(contentsOf: date)
+        writeAfterDate(into: &out, headers: headers, contentLength: contentLength)
+        writeEnd(into: &out, connection: connection)
+    }
+
+    /// The status line and `Server`, up to the `Date` value:
+    /// `HTTP/1.1 200 OK\r\nServer: vitals\r\nDate: `.
+    static func writeBeforeDate(into out: inout [UInt8], status: HTTPStatus) {
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(status.code, to: &out)
         out.append(0x20)
         appendSanitized(status.reasonPhrase, to: &out)
         out.append(contentsOf: "\r\nServer: vitals\r\nDate: ".utf8)
-        out.append(contentsOf: date)
+    }
+
+    /// From the end of the `Date` value through the handler's fields:
+    /// the CRLF, `Content-Length` and every safe, unreserved field.
+    static func writeAfterDate(into out: inout [UInt8], headers: HTTPHeaders, contentLength: Int?) {
         if let contentLength {
             out.append(contentsOf: "\r\nContent-Length: ".utf8)
             appendDecimal(contentLength, to: &out)
@@ -86,6 +99,11 @@ enum ResponseHead {
             out.append(contentsOf: field.value.utf8)
             out.append(contentsOf: "\r\n".utf8)
         }
+    }
+
+    /// The connection field, if any, and the blank line.
+    @inline(__always)
+    static func writeEnd(into out: inout [UInt8], connection: ConnectionField) {
         switch connection {
         case .none: break
         case .close: out.append(contentsOf: "Connection: close\r\n".utf8)
@@ -141,5 +159,42 @@ enum ResponseHead {
         for b in field.name.utf8 where b <= 0x20 || b == UInt8(ascii: ":") || b >= 0x7F { return false }
         for b in field.value.utf8 where b == 0x0D || b == 0x0A || b == 0 { return false }
         return true
+    }
+}
+
+/// A response head rendered once, without the per-request `Date` value and
+/// connection field: the bytes before the `Date` value and the bytes after
+/// it, exactly as `ResponseHead.write` would produce them. Headers are
+/// validated (unsafe and reserved fields dropped) when it is made.
+final class PreparedHead: Sendable {
+    /// `beforeDate` followed by `afterDate`.
+    let bytes: [UInt8]
+    /// Where `afterDate` starts in `bytes`.
+    let dateOffset: Int
+    /// The response's own headers ask for `Connection: close`.
+    let closesConnection: Bool
+
+    init(status: HTTPStatus, headers: HTTPHeaders, bodyCount: Int) {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        ResponseHead.writeBeforeDate(into: &out, status: status)
+        dateOffset = out.count
+        ResponseHead.writeAfterDate(
+            into: &out, headers: headers,
+            contentLength: status.forbidsContentLength ? nil : bodyCount)
+        bytes = out
+        closesConnection = headers.containsToken("close", inField: "Connection")
+    }
+
+    /// Appends the full head: the cached bytes around `date`, then the
+    /// connection field and the blank line.
+    @inline(__always)
+    func write(into out: inout [UInt8], date: [UInt8], connection: ResponseHead.ConnectionField) {
+        bytes.withUnsafeBufferPointer { all in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: all[..<dateOffset]))
+            out.append(contentsOf: date)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: all[dateOffset...]))
+        }
+        ResponseHead.writeEnd(into: &out, connection: connection)
     }
 }
