@@ -13,7 +13,7 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
 for extra in "$@"; do
   case "$extra" in
-    test)  need openssl ca-certificates systemd haproxy ;;   # systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port)
+    test)  need openssl ca-certificates systemd haproxy prometheus ;;   # systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here)
     bench) need nginx-light wrk ;;
     *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
   esac

@@ -70,11 +70,13 @@ public final class Agent: Sendable {
         currentConfig.value = ConfigBox(config)
         let stateBox = Late<AgentState>()
         let encoder = EventEncoder()
+        let metrics = ProbeMetrics()
         let actions = ActionQueue(
             registry: .standard(clock: clock, log: { line in logger.notice("\(line)") }),
             dryRun: options.dryRun, clock: clock,
             deliver: { outcome in
                 Agent.log(outcome, to: logger)
+                metrics.record(outcome: outcome)
                 guard let id = UInt64(outcome.eventID) else { return }
                 store.record(outcome, forEvent: id)
                 stateBox.value?.recordActions([outcome], forEvent: id)
@@ -89,6 +91,7 @@ public final class Agent: Sendable {
             for event in events {
                 store.record(event)
                 Agent.log(event, to: logger)
+                metrics.record(event: event)
                 guard let kind = GroupEventKind(rawValue: event.kind) else { continue }
                 decided = true
                 let config = currentConfig.value?.config ?? VitalsConfig()
@@ -124,7 +127,13 @@ public final class Agent: Sendable {
         let reloader = Reloader(state: state, scheduler: Late(), current: currentConfig, logger: logger)
         let api = StatusAPI(state: state, view: view, token: token,
                             allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
-                            storeHealth: store.health, reload: { reloader.reload() })
+                            storeHealth: store.health, reload: { reloader.reload() },
+                            metrics: {
+                                MetricsRenderer.render(snapshot: state.snapshot(), metrics: metrics,
+                                                       scheduler: reloader.scheduler.value?.statistics,
+                                                       store: store.health.report, openConnections: nil,
+                                                       now: clock.now())
+                            })
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             handler: api)
@@ -138,6 +147,7 @@ public final class Agent: Sendable {
             services: config.services.filter { if case .heartbeat = $0.check { false } else { true } },
             prober: CurlMultiProber(clock: clock),
             sink: ProbeResultHandler { result, service in
+                metrics.record(service: service, result: result)
                 _ = state.record(result, for: service)
             },
             next: { service, _ in

@@ -16,10 +16,13 @@ public struct StatusAPI: HTTPHandler {
     private let clock: any VitalsClock
     private let storeHealth: StoreHealth?
     private let reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)?
+    /// Renders `/metrics` (Prometheus text), when the agent provides it.
+    private let metrics: (@Sendable () -> String)?
 
     public init(state: AgentState, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
                 clock: any VitalsClock, storeHealth: StoreHealth? = nil,
-                reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)? = nil) {
+                reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)? = nil,
+                metrics: (@Sendable () -> String)? = nil) {
         self.state = state
         self.view = view
         self.token = token
@@ -27,13 +30,27 @@ public struct StatusAPI: HTTPHandler {
         self.clock = clock
         self.storeHealth = storeHealth
         self.reload = reload
+        self.metrics = metrics
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        // The hot routes by their exact bytes, without splitting the path;
+        // any other spelling (percent-encoded, trailing slash) takes the
+        // general route below, which answers the same.
+        switch request.path {
+        case "/v1/status": return read(request) { document(.status) }
+        case "/healthz": return read(request) { healthz() }
+        default: break
+        }
         let segments = request.pathSegments
         switch segments.first {
         case "healthz" where segments.count == 1:
             return read(request) { healthz() }
+        case "metrics" where segments.count == 1 && metrics != nil:
+            return read(request) {
+                HTTPResponse(status: .ok, headers: ["Content-Type": MetricsRenderer.contentType],
+                             body: HTTPBody(string: metrics?() ?? ""))
+            }
         case "v1":
             return v1(request, Array(segments.dropFirst()))
         default:
@@ -93,23 +110,29 @@ public struct StatusAPI: HTTPHandler {
     }
 
     private func document(_ doc: StatusView.Document, missing: String = "not found") -> HTTPResponse {
-        guard let body = view.body(doc) else { return .error(status: .notFound, message: missing) }
-        return .json(body: body)
+        guard let response = view.response(doc) else { return .error(status: .notFound, message: missing) }
+        return response
     }
 
+    private static let healthzStarting = HTTPResponse.json(
+        status: .serviceUnavailable,
+        body: #"{"status":"starting","message":"waiting for the first round of probes"}"# + "\n").prepared()
+    private static let healthzOK = HTTPResponse.json(body: #"{"status":"ok"}"# + "\n").prepared()
+
     private func healthz() -> HTTPResponse {
-        let snapshot = state.snapshot()
-        if !snapshot.firstRoundComplete {
-            return .json(status: .serviceUnavailable,
-                         body: #"{"status":"starting","message":"waiting for the first round of probes"}"# + "\n")
+        if !view.firstRoundComplete {
+            return Self.healthzStarting
         }
         // A failing state directory does not stop probing or serving: the
         // agent is alive (200) but says what it cannot do.
-        if let report = storeHealth?.report, report.isDegraded {
-            let message = report.failing.first?.message ?? "state directory writes are failing"
-            return .json(body: #"{"status":"degraded","message":"# + jsonString("cannot write state: \(message)") + "}\n")
+        if let storeHealth, storeHealth.isDegraded {
+            let report = storeHealth.report
+            if report.isDegraded {
+                let message = report.failing.first?.message ?? "state directory writes are failing"
+                return .json(body: #"{"status":"degraded","message":"# + jsonString("cannot write state: \(message)") + "}\n")
+            }
         }
-        return .json(body: #"{"status":"ok"}"# + "\n")
+        return Self.healthzOK
     }
 
     private func reloadConfig() -> HTTPResponse {

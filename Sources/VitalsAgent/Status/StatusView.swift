@@ -25,7 +25,13 @@ public final class StatusView: Sendable {
         var version: UInt64 = .max
         var stateVersion: UInt64 = .max
         var renderedAt: Date = .distantPast
-        var bodies: [Document: HTTPBody] = [:]
+        /// Prepared `200 application/json` responses, head encoded once.
+        var responses: [Document: HTTPResponse] = [:]
+        /// `responses[.status]`, the hot one, without hashing.
+        var status: HTTPResponse?
+        /// `firstRoundComplete` of the snapshot taken at `readyVersion`.
+        var readyVersion: UInt64 = .max
+        var ready = false
     }
 
     private let state: AgentState
@@ -52,6 +58,12 @@ public final class StatusView: Sendable {
 
     /// The rendered document, or nil when it names a service or group that does not exist.
     public func body(_ document: Document) -> HTTPBody? {
+        response(document)?.body
+    }
+
+    /// The document as a prepared `200` JSON response (head encoded once per
+    /// rendering), or nil when it names a service or group that does not exist.
+    public func response(_ document: Document) -> HTTPResponse? {
         let now = clock.now()
         let version = state.version
         let stateVersion = state.stateVersion
@@ -59,16 +71,36 @@ public final class StatusView: Sendable {
             let stale = cache.version != version
                 && (cache.stateVersion != stateVersion || now.duration(since: cache.renderedAt) >= refreshInterval)
             if stale {
-                cache.bodies.removeAll(keepingCapacity: true)
+                cache.responses.removeAll(keepingCapacity: true)
+                cache.status = nil
                 cache.version = version
                 cache.stateVersion = stateVersion
                 cache.renderedAt = now
             }
-            if let body = cache.bodies[document] { return body }
+            if case .status = document {
+                if let response = cache.status { return response }
+            } else if let response = cache.responses[document] {
+                return response
+            }
             guard let body = render(document, snapshot: state.snapshot(), now: now) else { return nil }
-            cache.bodies[document] = body
-            return body
+            let response = HTTPResponse.json(body: body).prepared()
+            if case .status = document { cache.status = response } else { cache.responses[document] = response }
+            return response
         }
+    }
+
+    /// Whether every probed service has reported (`Snapshot.firstRoundComplete`),
+    /// without building a snapshot while the state version is unchanged: the
+    /// flag only changes together with the version.
+    public var firstRoundComplete: Bool {
+        let version = state.version
+        if let ready = cache.withLock({ $0.readyVersion == version ? $0.ready : nil }) { return ready }
+        let snapshot = state.snapshot()
+        cache.withLock { cache in
+            cache.readyVersion = snapshot.version
+            cache.ready = snapshot.firstRoundComplete
+        }
+        return snapshot.firstRoundComplete
     }
 
     private func render(_ document: Document, snapshot: AgentState.Snapshot, now: Date) -> HTTPBody? {
@@ -150,9 +182,15 @@ public final class StatusView: Sendable {
                               lastExitStatus: tracker.lastExitStatus,
                               lastDurationMs: tracker.lastDuration?.jsonMilliseconds)
         }
+        // Until the first decision, say what the probes see so far rather
+        // than the tracker's "not probed yet".
+        var reason = health.reason
+        if health.state == .unknown, let lastProbe {
+            reason = lastProbe.outcome == .failed ? "last probe: \(lastProbe.reason)" : "last probe ok; awaiting rise"
+        }
         return ServiceStatus(
             name: config.name, kind: config.check.kind, target: target(of: config.check),
-            state: health.state, since: JSONTime.string(health.since), reason: health.reason,
+            state: health.state, since: JSONTime.string(health.since), reason: reason,
             rule: health.decidingRule, consecutiveSuccesses: health.consecutiveSuccesses,
             consecutiveFailures: health.consecutiveFailures,
             lastProbeAt: lastProbe.map { JSONTime.string($0.time) },
