@@ -53,9 +53,14 @@ public final class ProbeScheduler: @unchecked Sendable {
     ///   - next: after each result, whether the next probe is `.normal` or
     ///     `.fast`; called on the loop thread, must not block.
     ///   - seed: seeds the jitter; nil picks one at random.
+    ///   - maxInFlight: probes running at once, at most. Past it, due probes
+    ///     wait here (and show as lateness) instead of piling into curl: a
+    ///     backlog of thousands of transfers, each on a connection of its
+    ///     own, costs more per probe than it clears and never drains.
     public init(services: [ServiceConfig], prober: any Prober, sink: any ProbeResultSink,
                 next: @escaping @Sendable (_ service: String, _ result: ProbeResult) -> NextProbe = { _, _ in .normal },
-                seed: UInt64? = nil) {
+                seed: UInt64? = nil, maxInFlight: Int = ProbeScheduler.defaultMaxInFlight) {
+        self.maxInFlight = max(1, maxInFlight)
         self.prober = prober
         self.sink = sink
         self.next = next
@@ -140,6 +145,10 @@ public final class ProbeScheduler: @unchecked Sendable {
         return recorder.snapshot(sorted: samples.sorted())
     }
 
+    /// The default bound on probes running at once.
+    public static let defaultMaxInFlight = 1_000
+    private let maxInFlight: Int
+
     // MARK: The loop thread
 
     private func loop() {
@@ -160,7 +169,8 @@ public final class ProbeScheduler: @unchecked Sendable {
 
             // Probes due within the next millisecond start now: one wakeup
             // serves several, which matters at thousands of probes a second.
-            book.takeDue(now: now, window: Self.coalescingWindow, into: &due)
+            let room = maxInFlight - book.inFlightCount
+            if room > 0 { book.takeDue(now: now, window: Self.coalescingWindow, limit: room, into: &due) }
             if !due.isEmpty {
                 for (slot, _) in due {
                     prober.start(book.slot(slot)!.service, slot: slot)
@@ -174,7 +184,9 @@ public final class ProbeScheduler: @unchecked Sendable {
                 due.removeAll(keepingCapacity: true)
             }
 
-            let wait: Duration = book.nextDue.map { .nanoseconds(max(0, $0 - now)) } ?? .seconds(1)
+            // At the bound, wait for a probe to finish (poll returns then).
+            let wait: Duration = book.inFlightCount >= maxInFlight ? .seconds(1)
+                : book.nextDue.map { .nanoseconds(max(0, $0 - now)) } ?? .seconds(1)
             prober.poll(timeout: min(wait, .seconds(1)), into: &finished)
             guard !finished.isEmpty else { continue }
 

@@ -146,14 +146,18 @@ struct ScheduleBook {
     /// Takes every probe due by `now + window`, marks it in flight, and
     /// appends its slot and lateness (now − planned, in nanoseconds; negative
     /// when started early within the window).
-    mutating func takeDue(now: Int64, window: Int64 = 0, into due: inout [(slot: Int, lateness: Int64)]) {
-        while let top = heap.first, top.time <= now + window {
+    /// At most `limit` probes are taken; the rest stay due for the next call.
+    mutating func takeDue(now: Int64, window: Int64 = 0, limit: Int = .max,
+                          into due: inout [(slot: Int, lateness: Int64)]) {
+        var taken = 0
+        while taken < limit, let top = heap.first, top.time <= now + window {
             popTop()
             let index = Int(top.slot)
             guard var slot = slots[index], slot.generation == top.generation, !slot.inFlight else { continue }
             slot.inFlight = true
             slots[index] = slot
             inFlightCount += 1
+            taken += 1
             due.append((index, now - slot.planned))
         }
     }

@@ -31,20 +31,27 @@ final class Locked<Value: Sendable>: Sendable {
 }
 
 /// A fake prober that answers after `delay` on a global queue, and records how
-/// many probes of each service were ever in flight at once.
+/// many probes of each service (and of all) were ever in flight at once.
 final class DelayedFakeProber: Sendable {
     let prober: ClosureProber
     private let inFlight = Locked<(current: [String: Int], peak: [String: Int])>(([:], [:]))
+    private let total = Locked<(current: Int, peak: Int)>((0, 0))
 
     init(delay: Duration, outcome: ProbeOutcome = .ok) {
         let inFlight = self.inFlight
+        let total = self.total
         prober = ClosureProber { service, complete in
             inFlight.withLock { state in
                 state.current[service.name, default: 0] += 1
                 state.peak[service.name] = max(state.peak[service.name] ?? 0, state.current[service.name]!)
             }
+            total.withLock { t in
+                t.current += 1
+                t.peak = max(t.peak, t.current)
+            }
             let finish: @Sendable () -> Void = {
                 inFlight.withLock { $0.current[service.name, default: 0] -= 1 }
+                total.withLock { $0.current -= 1 }
                 complete(ProbeResult(time: Date(), latency: delay, outcome: outcome))
             }
             // Zero delay answers at once, independent of dispatch's thread pool.
@@ -55,6 +62,7 @@ final class DelayedFakeProber: Sendable {
     }
 
     var peakInFlight: [String: Int] { inFlight.withLock { $0.peak } }
+    var peakTotalInFlight: Int { total.withLock { $0.peak } }
 }
 
 func service(_ name: String, interval: Duration, fast: Duration? = nil, jitter: Duration = .zero,
@@ -88,6 +96,21 @@ struct ProbeSchedulerTests {
                 #expect(later - earlier >= .milliseconds(110))
             }
         }
+    }
+
+    /// Past the bound, due probes wait in the scheduler instead of piling up
+    /// in the prober; they run as others finish, and the wait shows as lateness.
+    @Test func probesInFlightStayWithinTheBound() throws {
+        let fake = DelayedFakeProber(delay: .milliseconds(100))
+        let sink = RecordingSink()
+        let names = (0..<12).map { "s\($0)" }
+        let scheduler = ProbeScheduler(services: names.map { service($0, interval: .milliseconds(200)) },
+                                       prober: fake.prober, sink: sink, seed: 3, maxInFlight: 3)
+        scheduler.start()
+        #expect(eventually(timeout: .seconds(10)) { names.allSatisfy { sink.count($0) >= 2 } })
+        scheduler.stop()
+        #expect(fake.peakTotalInFlight == 3, "at most 3 at once, and the bound was reached")
+        #expect(scheduler.statistics.lateness.max >= .milliseconds(50), "waiting probes were late")
     }
 
     @Test func theFastIntervalFollowsAFastAnswer() throws {
