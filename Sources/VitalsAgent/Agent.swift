@@ -151,10 +151,8 @@ public final class Agent: Sendable {
                 _ = state.record(result, for: service)
             },
             next: { service, _ in
-                state.health(of: service).flatMap { health -> NextProbe? in
-                    guard case .probed(let tracker) = health else { return nil }
-                    return tracker.nextProbeDelayHint == .fast ? .fast : .normal
-                } ?? .normal
+                guard case .probed(let tracker)? = state.health(of: service) else { return .normal }
+                return tracker.nextProbeDelayHint
             })
         reloader.scheduler.value = scheduler
         scheduler.start()

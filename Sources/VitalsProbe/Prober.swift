@@ -42,13 +42,9 @@ public struct ProbeCompletion: Sendable, Equatable {
 }
 
 /// How soon to probe a service again, as the health model answers after each
-/// result: `.fast` while a state change is being confirmed.
-public enum NextProbe: Sendable, Equatable {
-    /// After `timing.interval`.
-    case normal
-    /// After `timing.effectiveFastInterval`.
-    case fast
-}
+/// result: `.fast` while a state change is being confirmed. The health
+/// model's own type, so the two can never disagree.
+public typealias NextProbe = ProbeDelayHint
 
 /// Where the scheduler delivers results. Called on the scheduler's loop
 /// thread, once per finished probe: hand the result on and return quickly.

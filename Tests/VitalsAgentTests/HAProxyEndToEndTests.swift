@@ -50,7 +50,7 @@ import VitalsProbe
             throw TestFailure("no port in \(base)")
         }
 
-        let frontPort = try haproxyFreeLoopbackPort()
+        let frontPort = try unusedPort()
         let haproxy = try HAProxyProcess(directory: dir, config: Self.haproxyConfig(
             frontPort: frontPort, vitalsPort: vitalsPort, web1: primary.port, web2: backup.port))
         defer { haproxy.stop() }
@@ -244,24 +244,4 @@ extension HAProxyEndToEndTests {
         }
     }
 
-}
-
-/// A loopback port nothing listens on (bound to port 0, read, closed).
-private func haproxyFreeLoopbackPort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { ptr -> Int32 in
-            guard bind(fd, ptr, length) == 0 else { return -1 }
-            return getsockname(fd, ptr, &length)
-        }
-    }
-    guard bound == 0 else { throw TestFailure("bind failed") }
-    return UInt16(bigEndian: address.sin_port)
 }
