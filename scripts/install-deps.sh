@@ -29,5 +29,13 @@ fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+# A mirror can fail for a moment: try three times before giving up.
+for attempt in 1 2 3; do
+  if $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "install-deps: apt-get failed (attempt $attempt of 3)" >&2
+  sleep $((attempt * 5))
+done
+echo "install-deps: could not install ${want[*]}" >&2
+exit 1
