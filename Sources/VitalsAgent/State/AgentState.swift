@@ -237,7 +237,9 @@ public final class AgentState: Sendable {
             let transition = tracker.record(result)
             state.entries[i].health = .probed(tracker)
             state.entries[i].lastProbe = result
-            state.unprobed.remove(service)
+            // The first result of a service can complete the first round:
+            // views that cache readiness by state version must see it.
+            if state.unprobed.remove(service) != nil { state.stateVersion &+= 1 }
             if let transition {
                 emit(state.decide(after: [transition], at: result.time))
             } else {
