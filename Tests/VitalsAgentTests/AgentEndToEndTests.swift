@@ -44,6 +44,21 @@ import VitalsProbe
         #expect((try? beat.get().status) == 200)
         try agent.waitForLine(containing: "job: unknown → up")
 
+        // The command-line clients of the same API.
+        let events = try VitalsBinary.run(["events", "--url", base])
+        #expect(events.status == 0)
+        let lines = events.out.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.contains("state_change  api  unknown → up") })
+        #expect(lines.contains { $0.contains("state_change  api  up → down  status 503, expected 200-299") })
+        let later = try VitalsBinary.run(["events", "--url", base, "--since", "1", "--json"])
+        let ids = later.out.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? Int
+        }
+        #expect(!ids.isEmpty && ids.allSatisfy { $0 > 1 })
+        let table = try VitalsBinary.run(["status", "--url", base])
+        #expect(table.status == 2, "api is down: critical")
+        #expect(table.out.contains("api") && !table.out.contains("\u{1B}"), "no colour when piped")
+
         #expect(agent.stop() == 0)
         #expect(agent.output.contains { $0.contains("stopped") })
     }

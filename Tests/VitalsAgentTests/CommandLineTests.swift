@@ -17,6 +17,7 @@ import Testing
         ("validate", "Check a configuration file and list every error in it."),
         ("status", "Ask a running agent for its status and print it."),
         ("version", "Print the version of vitals."),
+        ("events", "Print the agent's recent events; --follow waits for new ones."),
         ("exec", "Run a cron job and report its start, end and exit status as heartbeats."),
     ])
     func everyCommandExplainsItself(command: String, abstract: String) throws {

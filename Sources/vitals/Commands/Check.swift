@@ -104,14 +104,41 @@ struct CheckReport {
 struct TextTable {
     var header: [String]
     var rows: [[String]]
+    /// Styles a cell after padding (so escape codes do not upset the widths):
+    /// row index (0 is the header), column index, padded text.
+    var style: ((Int, Int, String) -> String)? = nil
 
     func render() -> String {
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.indices.map { i in
+        return all.enumerated().map { r, row in
+            let cells = row.indices.map { i in
                 i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }
+            let line = cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            guard let style else { return line }
+            return cells.indices.map { style(r, $0, cells[$0]) }.joined(separator: "  ")
+                .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Colour for state words on a terminal; none when piped or with NO_COLOR set.
+enum TerminalColour {
+    static var enabled: Bool {
+        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    }
+
+    static func state(_ text: String) -> String {
+        let word = text.trimmingCharacters(in: .whitespaces)
+        let code: String
+        switch word {
+        case "up", "ok", "active": code = "32"
+        case "degraded": code = "33"
+        case "down", "flapping": code = "31"
+        case "maintenance": code = "34"
+        default: code = "90"
+        }
+        return "\u{1B}[\(code)m\(text)\u{1B}[0m"
     }
 }

@@ -11,7 +11,9 @@ struct Status: ParsableCommand {
         Reads GET /v1/status from the agent (by default the address in the config's \
         agent.listen, else http://127.0.0.1:9310) and prints groups and services. \
         Exit status as `vitals check`: 0 all up, 1 some degraded, 2 some down, 3 some \
-        unknown or the agent unreachable.
+        unknown or the agent unreachable. States are coloured on a terminal, never \
+        when piped (or with NO_COLOR set). --watch redraws every 2 seconds until \
+        interrupted.
         """
     )
 
@@ -25,7 +27,22 @@ struct Status: ParsableCommand {
     @Flag(help: "Print the agent's JSON as it is.")
     var json = false
 
+    @Flag(help: "Redraw the table every 2 seconds until interrupted.")
+    var watch = false
+
     func run() throws {
+        guard watch else { return try once() }
+        let colour = TerminalColour.enabled
+        while true {
+            if colour { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            print("vitals status  \(ISOTime.format(Date()))\n")
+            do { try once() } catch {}
+            fflush(nil)
+            Thread.sleep(forTimeInterval: 2)
+        }
+    }
+
+    private func once() throws {
         let base = url ?? Self.baseURL(fromConfig: configPath)
         let target = base.hasSuffix("/") ? base + "v1/status" : base + "/v1/status"
         switch HTTPFetch.request(url: target) {
@@ -43,7 +60,7 @@ struct Status: ParsableCommand {
             if json {
                 print(response.text, terminator: response.text.hasSuffix("\n") ? "" : "\n")
             } else {
-                print(document.table(), terminator: "")
+                print(document.table(colour: TerminalColour.enabled), terminator: "")
             }
             throw ExitCode(document.exitCode.rawValue)
         }
@@ -91,17 +108,21 @@ struct StatusReply: Decodable {
         return .ok
     }
 
-    func table() -> String {
+    func table(colour: Bool = false) -> String {
+        let style: ((Int, Int, String) -> String)? = colour ? { row, column, text in
+            row > 0 && column == 2 ? TerminalColour.state(text) : text
+        } : nil
         var out = ""
         if !groups.isEmpty {
             out += TextTable(header: ["GROUP", "MODE", "STATE", "SERVING"],
-                             rows: groups.map { [$0.name, $0.mode, $0.state, $0.serving.joined(separator: ", ")] }).render()
+                             rows: groups.map { [$0.name, $0.mode, $0.state, $0.serving.joined(separator: ", ")] },
+                             style: style).render()
             out += "\n"
         }
         out += TextTable(header: ["SERVICE", "KIND", "STATE", "SINCE", "LATENCY", "REASON"],
                          rows: services.map {
                              [$0.name, $0.kind, $0.state, $0.since, $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-", $0.reason]
-                         }).render()
+                         }, style: style).render()
         return out
     }
 }
