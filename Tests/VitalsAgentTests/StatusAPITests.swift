@@ -109,7 +109,7 @@ import VitalsHTTP
         ("/v1/services/nope/explain", 404, "no such service: nope"),
         ("/v1/groups/nope", 404, "no such group: nope"),
         ("/v1/nothing", 404, "no such path: /v1/nothing"),
-        ("/", 404, "no such path: /"),
+        ("/nope", 404, "no such path: /nope"),
     ])
     func unknownNamesAndPaths(target: String, status: Int, message: String) {
         let (api, _, _) = makeAPI()
@@ -192,6 +192,20 @@ import VitalsHTTP
         #expect(get(api, "/healthz").0 == 503)
         state.record(ok(clock.now()), for: "web-2")
         #expect(get(api, "/healthz").0 == 200)
+    }
+
+    @Test func statusPageAndBadge() {
+        let (api, state, _) = makeAPI()
+        let page = api.handle(HTTPRequest(method: .get, target: "/"))
+        #expect(page.status.code == 200)
+        #expect(page.headers["Content-Type"] == "text/html; charset=utf-8")
+        #expect(page.body.description.hasPrefix("<!doctype html>"))
+        state.record(ok(clock.now()), for: "web-2")
+        let badge = api.handle(HTTPRequest(method: .get, target: "/v1/services/web-2/badge.svg"))
+        #expect(badge.status.code == 200)
+        #expect(badge.headers["Content-Type"] == "image/svg+xml")
+        #expect(badge.body.description.contains(">up<"))
+        #expect(api.handle(HTTPRequest(method: .get, target: "/v1/services/nope/badge.svg")).status.code == 404)
     }
 
     @Test func headIsAllowedOnReads() {

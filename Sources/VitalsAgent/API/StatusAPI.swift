@@ -33,11 +33,17 @@ public struct StatusAPI: HTTPHandler {
         self.metrics = metrics
     }
 
+    /// The status page never changes: built and prepared once.
+    private static let statusPage = HTTPResponse(
+        status: .ok, headers: ["Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"],
+        body: HTTPBody(string: StatusPage.html)).prepared()
+
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         // The hot routes by their exact bytes, without splitting the path;
         // any other spelling (percent-encoded, trailing slash) takes the
         // general route below, which answers the same.
         switch request.path {
+        case "/": return read(request) { Self.statusPage }
         case "/v1/status": return read(request) { document(.status) }
         case "/healthz": return read(request) { healthz() }
         default: break
@@ -68,6 +74,15 @@ public struct StatusAPI: HTTPHandler {
             return read(request) { document(.service(path[1]), missing: "no such service: \(path[1])") }
         case ("services", 3) where path[2] == "explain":
             return read(request) { document(.explain(path[1]), missing: "no such service: \(path[1])") }
+        case ("services", 3) where path[2] == "badge.svg":
+            return read(request) {
+                guard let health = state.health(of: path[1]) else {
+                    return .error(status: .notFound, message: "no such service: \(path[1])")
+                }
+                return HTTPResponse(status: .ok,
+                                    headers: ["Content-Type": "image/svg+xml", "Cache-Control": "no-cache, max-age=0"],
+                                    body: HTTPBody(string: Badge.svg(label: path[1], state: health.state)))
+            }
         case ("services", 3) where path[2] == "up":
             return read(request) { up(path[1], strict: request.queryValue("strict") == "1") }
         case ("services", 3) where path[2] == "maintenance" || path[2] == "ready":
