@@ -330,7 +330,8 @@ dialog .row{display:flex;justify-content:flex-end;gap:.5em;margin-top:1em}
         (open ? '<div class="gbody"><div class="gctl">' +
           (g.held ? '<button type="button" data-act="release" data-g="' + esc(g.name) + '">Release</button>'
                   : '<button type="button" data-act="hold" data-g="' + esc(g.name) + '">Hold…</button>') +
-          '<button type="button" data-act="switchover" data-g="' + esc(g.name) + '">Switchover…</button></div>' + notes +
+          (g.mode === "active-passive" ? '<button type="button" data-act="switchover" data-g="' + esc(g.name) + '">Switchover…</button>' : "") +
+          "</div>" + notes +
           (rows ? HEAD + rows + "</tbody></table>" : '<p class="note">No members.</p>') + "</div>" : "") +
         "</details>";
     }
