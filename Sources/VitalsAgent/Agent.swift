@@ -162,7 +162,7 @@ public final class Agent: Sendable {
         hangup.setEventHandler {
             notifier.reloading()
             _ = reloader.reload()
-            notifier.ready(status: Agent.statusLine(state))
+            notifier.ready(status: Agent.statusLine(state.snapshot()))
         }
         hangup.resume()
         signalSources.append(hangup)
@@ -183,17 +183,23 @@ public final class Agent: Sendable {
             if changed { store.save(state.persistentSnapshot()) }
             // systemd: READY=1 after the first full round, STATUS= on change,
             // WATCHDOG=1 from this ticker (a stuck ticker gets us restarted).
+            // Readiness and the summary change only with the state version:
+            // look at the state (a copy of every service) only then.
             guard notifier.isEnabled else { return }
-            let line = Agent.statusLine(state)
             let now = ContinuousClock.now
             systemd.withLock { progress in
-                if !progress.ready, state.snapshot().firstRoundComplete {
-                    notifier.ready(status: line)
-                    progress.ready = true
-                    progress.status = line
-                } else if progress.ready, line != progress.status {
-                    notifier.status(line)
-                    progress.status = line
+                if progress.seenVersion != version {
+                    progress.seenVersion = version
+                    let snapshot = state.snapshot()
+                    let line = Agent.statusLine(snapshot)
+                    if !progress.ready, snapshot.firstRoundComplete {
+                        notifier.ready(status: line)
+                        progress.ready = true
+                        progress.status = line
+                    } else if progress.ready, line != progress.status {
+                        notifier.status(line)
+                        progress.status = line
+                    }
                 }
                 if let interval = notifier.watchdogInterval, progress.lastWatchdog.map({ now - $0 >= interval / 2 }) ?? true {
                     notifier.watchdog()
@@ -223,9 +229,8 @@ public final class Agent: Sendable {
     }
 
     /// The one-line summary systemd shows: `5 services: 4 up, 1 down; 2 groups`.
-    static func statusLine(_ state: AgentState) -> String {
-        let snapshot = state.snapshot()
-        return SystemdNotifier.statusLine(serviceStates: snapshot.services.map(\.health.state),
+    static func statusLine(_ snapshot: AgentState.Snapshot) -> String {
+        SystemdNotifier.statusLine(serviceStates: snapshot.services.map(\.health.state),
                                           groupCount: snapshot.groups.count)
     }
 
@@ -330,6 +335,8 @@ public enum AgentError: Error, CustomStringConvertible {
 
 /// What the agent has told systemd so far.
 struct SystemdProgress {
+    /// The state version last looked at.
+    var seenVersion: UInt64?
     var ready = false
     var status = ""
     var lastWatchdog: ContinuousClock.Instant?
