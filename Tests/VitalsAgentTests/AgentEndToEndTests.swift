@@ -63,6 +63,40 @@ import VitalsProbe
         #expect(agent.output.contains { $0.contains("stopped") })
     }
 
+    /// Under systemd (Type=notify): READY=1 only once every probed service
+    /// has reported, with a one-line STATUS; STATUS again when a state
+    /// changes; STOPPING=1 on SIGTERM/SIGINT.
+    @Test func tellsSystemdWhenReadyAndWhatChanged() throws {
+        let backend = try Backend()
+        defer { backend.stop() }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notify = try DatagramSocket(name: dir.path + "/notify")
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/state }
+        defaults: { interval: 200ms, timeout: 500ms, rise: 2, fall: 2, jitter: 0ms }
+        services:
+          api: { http: { url: "http://127.0.0.1:\(backend.port)/health" } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+
+        let agent = try AgentProcess(config: config, directory: dir, environment: ["NOTIFY_SOCKET": notify.name])
+        let ready = try notify.receive()
+        #expect(ready.hasPrefix("READY=1\nSTATUS=1 service: "), "\(ready)")
+        try agent.waitForLine(containing: "api: unknown → up")
+        backend.answer(503)
+        // Every datagram until then is a STATUS line; the one after the change says so.
+        var status = ""
+        while !status.contains("1 down") {
+            status = try notify.receive()
+            #expect(status.hasPrefix("STATUS=1 service: "), "\(status)")
+        }
+
+        #expect(agent.stop() == 0)
+        var last = ""
+        while last != "STOPPING=1" { last = try notify.receive() }
+    }
+
     @Test func refusesToStartOnAnInvalidConfig() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

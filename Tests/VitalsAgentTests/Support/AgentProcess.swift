@@ -57,10 +57,13 @@ final class AgentProcess: @unchecked Sendable {
     private let arrived = NSCondition()
     private let reader: Thread
 
-    init(config: URL, extraArgs: [String] = [], directory: URL) throws {
+    init(config: URL, extraArgs: [String] = [], directory: URL, environment: [String: String] = [:]) throws {
         process.executableURL = VitalsBinary.url
         process.arguments = ["run", "-c", config.path] + extraArgs
         process.currentDirectoryURL = directory
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
