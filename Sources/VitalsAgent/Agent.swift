@@ -125,18 +125,21 @@ public final class Agent: Sendable {
 
         let view = StatusView(state: state, clock: clock, storeHealth: store.health)
         let reloader = Reloader(state: state, scheduler: Late(), current: currentConfig, logger: logger)
+        let serverBox = Late<HTTPServer>()
         let api = StatusAPI(state: state, view: view, token: token,
                             allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
                             storeHealth: store.health, reload: { reloader.reload() },
                             metrics: {
                                 MetricsRenderer.render(snapshot: state.snapshot(), metrics: metrics,
                                                        scheduler: reloader.scheduler.value?.statistics,
-                                                       store: store.health.report, openConnections: nil,
+                                                       store: store.health.report,
+                                                       openConnections: serverBox.value?.openConnections,
                                                        now: clock.now())
                             })
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             handler: api)
+        serverBox.value = server
         do {
             try server.start()
         } catch {

@@ -2,6 +2,13 @@
 import Glibc
 #endif
 import CSystem
+import Synchronization
+
+/// How many connections a server has open, written by its loop and read
+/// from any thread.
+final class ConnectionGauge: Sendable {
+    let value = Atomic<Int>(0)
+}
 
 /// One accepted connection, owned by the event loop.
 final class Connection {
@@ -60,7 +67,11 @@ final class EventLoop {
     private let listeners: [Int32]
 
     private var connections: [Connection?] = []
-    private var connectionCount = 0
+    private var connectionCount = 0 {
+        didSet { openConnections.value.store(connectionCount, ordering: .relaxed) }
+    }
+    /// `connectionCount`, readable from other threads (for `/metrics`).
+    private let openConnections: ConnectionGauge
     private var nextGeneration: UInt64 = 1
     private var nextSweep = UInt64.max
     private var acceptPausedUntil: UInt64?
@@ -77,7 +88,9 @@ final class EventLoop {
 
     /// Takes ownership of `listeners` and `wakeFD`: they are registered
     /// here and closed when `run()` returns.
-    init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, listeners: [Int32], wakeFD: Int32) throws(SystemCallError) {
+    init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, listeners: [Int32], wakeFD: Int32,
+         openConnections: ConnectionGauge) throws(SystemCallError) {
+        self.openConnections = openConnections
         self.configuration = configuration
         self.handler = handler
         self.timeouts = ConnectionTimeouts(configuration)

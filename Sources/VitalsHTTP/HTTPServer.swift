@@ -23,6 +23,7 @@ public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     private let handler: any HTTPHandler
     private let state = Mutex<State>(.idle)
+    private let gauge = ConnectionGauge()
 
     private enum State {
         case idle
@@ -56,7 +57,8 @@ public final class HTTPServer: Sendable {
                     addresses.append(bound)
                 }
                 wakeFD = try Posix.eventFD()
-                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD)
+                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD,
+                                             openConnections: gauge)
                 loopOwnsDescriptors = true
                 let argument = Unmanaged.passRetained(loop).toOpaque()
                 var thread = pthread_t()
@@ -112,6 +114,9 @@ public final class HTTPServer: Sendable {
             return []
         }
     }
+
+    /// Client connections open now (0 before `start()` and after `stop()`).
+    public var openConnections: Int { gauge.value.load(ordering: .relaxed) }
 
     /// The bound ports, in the order of `configuration.listenAddresses`.
     public var ports: [UInt16] { localAddresses.map(\.port) }

@@ -35,6 +35,19 @@ import VitalsProbe
         let up = HTTPFetch.request(url: base + "/v1/services/api/up")
         #expect((try? up.get().status) == 503)
 
+        // /metrics from the running agent: the down service, the failure by
+        // class, the scrape's own connection; and it passes promtool.
+        let metrics = try fetch(base + "/metrics")
+        #expect(metrics.contains("vitals_service_up{service=\"api\"} 0\n"))
+        #expect(metrics.contains("vitals_service_state{service=\"api\",state=\"down\"} 1\n"))
+        let statusFailures = sampleValue(metrics, "vitals_probe_failures_total{service=\"api\",reason=\"status\"}")
+        #expect((statusFailures ?? 0) >= 2, "fall: 2 took two failed probes")
+        #expect((sampleValue(metrics, "vitals_open_connections") ?? 0) >= 1, "the scrape's own connection")
+        #expect(sampleValue(metrics, "vitals_probes_in_flight") != nil)
+        if let verdict = try Promtool.checkMetrics(metrics) {
+            #expect(verdict.status == 0, "promtool: \(verdict.said)")
+        }
+
         // The token was created with mode 0600, and a heartbeat with it is accepted.
         let tokenPath = dir.path + "/state/token"
         let mode = try FileManager.default.attributesOfItem(atPath: tokenPath)[.posixPermissions] as? Int
@@ -106,6 +119,14 @@ import VitalsProbe
         #expect(result.status == 1)
         #expect(result.err.contains("services.a.tcp.port"))
         #expect(result.err.contains("line 2"))
+    }
+
+    /// The value of the sample line that starts with `series` (name and labels).
+    func sampleValue(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
     }
 
     func fetch(_ url: String) throws -> String {

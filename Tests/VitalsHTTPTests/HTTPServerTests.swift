@@ -317,6 +317,34 @@ struct HTTPServerTests {
         }
     }
 
+    @Test("openConnections counts the clients the loop holds, not the ones turned away")
+    func openConnectionsGauge() throws {
+        try withServer({ $0.maxConnections = 2 }) { server in
+            let address = server.localAddresses[0]
+            #expect(server.openConnections == 0)
+            var clients: [TestClient] = []
+            for n in 1...2 {
+                let c = try TestClient(address)
+                try c.send(get)
+                #expect(try c.readResponse().status == 200)
+                clients.append(c)
+                // Answered, so accepted and counted.
+                #expect(server.openConnections == n)
+            }
+            let extra = try TestClient(address)
+            #expect(try extra.readResponse().status == 503)
+            #expect(try extra.readUntilClose().isEmpty)
+            #expect(server.openConnections == 2)
+
+            clients.removeAll()
+            let deadline = Deadline(seconds: 5)
+            while server.openConnections != 0 && !deadline.hasPassed {
+                usleep(1_000)
+            }
+            #expect(server.openConnections == 0)
+        }
+    }
+
     @Test("a client that stops reading is dropped after the write timeout; output backpressure holds")
     func stalledReader() throws {
         try withServer({ $0.writeTimeout = .milliseconds(300) }) { server in
