@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "vitals", targets: ["vitals"]),
+        // For the side packages under bench/ that compare Vitals with other libraries.
+        .library(name: "VitalsAgent", targets: ["VitalsAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
