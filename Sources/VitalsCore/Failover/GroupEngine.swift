@@ -686,21 +686,22 @@ public struct GroupEngine: Sendable {
 }
 
 /// The service views of one moment, with the dependency rules applied.
+/// Looks states up as asked: a group consults its members and their
+/// ancestors only, so taking a snapshot costs nothing however many
+/// services the agent watches.
 struct Snapshot {
     let views: [String: ServiceView]
-    let states: [String: HealthState]
     let dependsOn: [String: [String]]
 
     init(views: [String: ServiceView], dependsOn: [String: [String]]) {
         self.views = views
-        self.states = views.mapValues(\.state)
         self.dependsOn = dependsOn
     }
 
-    func state(_ service: String) -> HealthState { states[service] ?? .unknown }
+    func state(_ service: String) -> HealthState { views[service]?.state ?? .unknown }
 
     func rootCause(_ service: String) -> String? {
-        Dependencies.rootCause(of: service, states: states, dependsOn: dependsOn)
+        Dependencies.rootCause(of: service, dependsOn: dependsOn) { views[$0]?.state ?? .unknown }
     }
 
     /// Serving, and no ancestor down or flapping.

@@ -56,25 +56,34 @@ public enum Dependencies {
     /// Cycles are cut (a service on the current path is not visited again).
     public static func rootCause(of service: String, states: [String: HealthState],
                                  dependsOn: [String: [String]]) -> String? {
-        var path: Set<String> = [service]
-        return rootCause(of: service, states: states, dependsOn: dependsOn, path: &path)
+        rootCause(of: service, dependsOn: dependsOn) { states[$0] ?? .unknown }
     }
 
     /// `rootCause(of:states:dependsOn:)` over service views.
     public static func rootCause(of service: String, states: [String: ServiceView],
                                  dependsOn: [String: [String]]) -> String? {
-        rootCause(of: service, states: states.mapValues(\.state), dependsOn: dependsOn)
+        rootCause(of: service, dependsOn: dependsOn) { states[$0]?.state ?? .unknown }
     }
 
-    private static func rootCause(of service: String, states: [String: HealthState],
-                                  dependsOn: [String: [String]], path: inout Set<String>) -> String? {
+    /// `rootCause(of:states:dependsOn:)` with the states looked up as needed:
+    /// only `service`'s ancestors are consulted, so the cost does not grow
+    /// with the number of services.
+    public static func rootCause(of service: String, dependsOn: [String: [String]],
+                                 state: (String) -> HealthState) -> String? {
+        guard dependsOn[service] != nil else { return nil }
+        var path: Set<String> = [service]
+        return rootCause(of: service, dependsOn: dependsOn, state: state, path: &path)
+    }
+
+    private static func rootCause(of service: String, dependsOn: [String: [String]],
+                                  state: (String) -> HealthState, path: inout Set<String>) -> String? {
         for parent in dependsOn[service] ?? [] where !path.contains(parent) {
             path.insert(parent)
             defer { path.remove(parent) }
-            if let deeper = rootCause(of: parent, states: states, dependsOn: dependsOn, path: &path) {
+            if let deeper = rootCause(of: parent, dependsOn: dependsOn, state: state, path: &path) {
                 return deeper
             }
-            if fails(states[parent] ?? .unknown) {
+            if fails(state(parent)) {
                 return parent
             }
         }
