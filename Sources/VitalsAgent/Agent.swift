@@ -149,10 +149,14 @@ public final class Agent: Sendable {
         let scheduler = ProbeScheduler(
             services: config.services.filter { if case .heartbeat = $0.check { false } else { true } },
             prober: CurlMultiProber(clock: clock),
-            sink: ProbeResultHandler { result, service in
+            sink: ProbeResultHandler({ result, service in
                 metrics.record(service: service, result: result)
-                _ = state.record(result, for: service)
-            },
+                _ = state.record(result, for: service, deciding: false)
+            }, roundEnded: {
+                // Once per round of results: with many services changing at
+                // once, the groups decide once, not once per change.
+                state.decidePending()
+            }),
             next: { service, _ in
                 guard case .probed(let tracker)? = state.health(of: service) else { return .normal }
                 return tracker.nextProbeDelayHint

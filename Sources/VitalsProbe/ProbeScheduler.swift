@@ -15,8 +15,9 @@ import VitalsCore
 ///   right after it ends.
 /// - After each result, `next` says whether the following probe comes after
 ///   the normal or the fast interval.
-/// - Results go to the sink on the loop thread, one call per probe: the only
-///   thread hop a result makes is whatever the sink does with it.
+/// - Results go to the sink on the loop thread, one call per probe, then one
+///   `roundEnded()` per poll that returned any: the only thread hop a result
+///   makes is whatever the sink does with it.
 ///
 /// Heartbeat services are not probed and are ignored here.
 public final class ProbeScheduler: @unchecked Sendable {
@@ -203,6 +204,7 @@ public final class ProbeScheduler: @unchecked Sendable {
                 }
                 delivered += 1
             }
+            if delivered > 0 { sink.roundEnded() }
             let inFlight = book.inFlightCount
             recorder.withLock { r in
                 r.completed += delivered

@@ -50,17 +50,34 @@ public typealias NextProbe = ProbeDelayHint
 /// thread, once per finished probe: hand the result on and return quickly.
 public protocol ProbeResultSink: Sendable {
     func deliver(_ result: ProbeResult, service: String)
+
+    /// After the results of one round (everything one poll of the prober
+    /// returned) were delivered. Work that need not follow every result
+    /// (deciding on state changes) is done here once for all of them: in a
+    /// storm of changes its cost then grows with rounds, not results.
+    func roundEnded()
 }
 
-/// A `ProbeResultSink` made of a closure.
+extension ProbeResultSink {
+    public func roundEnded() {}
+}
+
+/// A `ProbeResultSink` made of closures.
 public struct ProbeResultHandler: ProbeResultSink {
     private let body: @Sendable (ProbeResult, String) -> Void
+    private let endOfRound: @Sendable () -> Void
 
-    public init(_ body: @escaping @Sendable (_ result: ProbeResult, _ service: String) -> Void) {
+    public init(_ body: @escaping @Sendable (_ result: ProbeResult, _ service: String) -> Void,
+                roundEnded: @escaping @Sendable () -> Void = {}) {
         self.body = body
+        self.endOfRound = roundEnded
     }
 
     public func deliver(_ result: ProbeResult, service: String) {
         body(result, service)
+    }
+
+    public func roundEnded() {
+        endOfRound()
     }
 }

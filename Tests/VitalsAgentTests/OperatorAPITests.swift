@@ -173,4 +173,36 @@ import VitalsHTTP
         #expect(api.handle(HTTPRequest(method: .get, target: "/v1/events?limit=0")).status.code == 400)
         #expect(api.handle(HTTPRequest(method: .post, target: "/v1/events")).status.code == 405)
     }
+
+    /// The probe loop records a round of results without deciding, then
+    /// decides once: nothing is published before `decidePending()`, and then
+    /// the state changes come in the order they happened, before the group's
+    /// decision on them.
+    @Test func aRoundOfResultsIsDecidedOnceInOrder() throws {
+        let (api, state, published) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        state.flush()
+        let before = published.all.count
+        clock.advance(by: .seconds(1))
+        let failed = ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused")
+        state.record(failed, for: "web-1", deciding: false)
+        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .ok, reason: ""),
+                     for: "web-2", deciding: false)
+        state.flush()
+        #expect(published.all.count == before, "nothing decided yet")
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-1", "the group has not seen it")
+        #expect(get(api, "/v1/services/web-1")?["state"] as? String == "down", "the service's own state is current")
+
+        state.decidePending()
+        state.flush()
+        let new = published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" }
+        #expect(new == ["state_change web-1", "failover web"])
+        #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-2")
+
+        // Nothing left: a second call publishes nothing.
+        state.decidePending()
+        state.flush()
+        #expect(published.all.count == before + 2)
+    }
 }

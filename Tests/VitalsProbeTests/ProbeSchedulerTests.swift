@@ -13,11 +13,22 @@ final class RecordingSink: ProbeResultSink {
     }
 
     private let entries = Mutex<[Entry]>([])
+    /// How many results each `roundEnded()` closed.
+    private let roundSizes = Mutex<[Int]>([])
+    private let sinceRound = Mutex(0)
 
     func deliver(_ result: ProbeResult, service: String) {
         let at = MonotonicInstant.now()
         entries.withLock { $0.append(Entry(service: service, result: result, at: at)) }
+        sinceRound.withLock { $0 += 1 }
     }
+
+    func roundEnded() {
+        let size = sinceRound.withLock { n in defer { n = 0 }; return n }
+        roundSizes.withLock { $0.append(size) }
+    }
+
+    var rounds: [Int] { roundSizes.withLock { $0 } }
 
     var all: [Entry] { entries.withLock { $0 } }
     func count(_ service: String) -> Int { entries.withLock { $0.filter { $0.service == service }.count } }
@@ -96,6 +107,22 @@ struct ProbeSchedulerTests {
                 #expect(later - earlier >= .milliseconds(110))
             }
         }
+    }
+
+    /// Every delivered result is followed, within its poll, by one
+    /// `roundEnded()`; results that finish together share a round.
+    @Test func eachRoundOfResultsEndsOnce() throws {
+        let fake = DelayedFakeProber(delay: .milliseconds(20))
+        let sink = RecordingSink()
+        let names = (0..<8).map { "r\($0)" }
+        let scheduler = ProbeScheduler(services: names.map { service($0, interval: .milliseconds(100)) },
+                                       prober: fake.prober, sink: sink, seed: 5)
+        scheduler.start()
+        #expect(eventually(timeout: .seconds(5)) { names.allSatisfy { sink.count($0) >= 3 } })
+        scheduler.stop()
+        let rounds = sink.rounds
+        #expect(rounds.allSatisfy { $0 > 0 }, "no empty rounds: \(rounds)")
+        #expect(rounds.reduce(0, +) == sink.all.count, "every result closed by a round")
     }
 
     /// Past the bound, due probes wait in the scheduler instead of piling up

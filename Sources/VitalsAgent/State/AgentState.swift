@@ -80,6 +80,8 @@ public final class AgentState: Sendable {
         var maintenanceReasons: [String: String] = [:]
         /// One balancer per group, for `/pick` (round-robin counters live here).
         var balancers: [String: Balancer] = [:]
+        /// State changes recorded but not yet decided on (see `record(_:for:deciding:)`).
+        var undecided: [HealthTransition] = []
 
         var views: [String: ServiceView] {
             var views: [String: ServiceView] = [:]
@@ -121,8 +123,11 @@ public final class AgentState: Sendable {
             return out
         }
 
-        /// After health changed: let the groups decide.
-        mutating func decide(after transitions: [HealthTransition], at now: Date) -> [AgentEvent] {
+        /// After health changed: let the groups decide. Changes recorded
+        /// without deciding come first, in the order they happened.
+        mutating func decide(after new: [HealthTransition], at now: Date) -> [AgentEvent] {
+            let transitions = undecided.isEmpty ? new : undecided + new
+            undecided.removeAll()
             let groupEvents = transitions.isEmpty ? coordinator.tick(at: now) : coordinator.update(states: views, at: now)
             return events(transitions: transitions, groupEvents: groupEvents)
         }
@@ -228,8 +233,11 @@ public final class AgentState: Sendable {
     // MARK: Inputs
 
     /// Applies one probe result; answers how soon the service should be probed again.
+    /// With `deciding: false` a state change waits for `decidePending()` (or the
+    /// next input that decides) before the groups see it and its event is
+    /// published: the probe loop records a round of results, then decides once.
     @discardableResult
-    public func record(_ result: ProbeResult, for service: String) -> ProbeDelayHint {
+    public func record(_ result: ProbeResult, for service: String, deciding: Bool = true) -> ProbeDelayHint {
         inner.withLock { state in
             guard let i = state.index[service], case .probed(var tracker) = state.entries[i].health else {
                 return .normal
@@ -241,11 +249,25 @@ public final class AgentState: Sendable {
             // views that cache readiness by state version must see it.
             if state.unprobed.remove(service) != nil { state.stateVersion &+= 1 }
             if let transition {
-                emit(state.decide(after: [transition], at: result.time))
+                if deciding {
+                    emit(state.decide(after: [transition], at: result.time))
+                } else {
+                    state.undecided.append(transition)
+                    state.version &+= 1
+                }
             } else {
                 state.version &+= 1
             }
             return tracker.nextProbeDelayHint
+        }
+    }
+
+    /// Lets the groups decide on the state changes recorded with
+    /// `deciding: false`, all at once, and publishes their events in order.
+    public func decidePending() {
+        inner.withLock { state in
+            guard let last = state.undecided.last else { return }
+            emit(state.decide(after: [], at: last.at))
         }
     }
 
