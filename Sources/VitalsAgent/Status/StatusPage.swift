@@ -46,7 +46,7 @@ summary::-webkit-details-marker{display:none}
 summary::before{content:"\25B8";color:var(--muted)}
 details[open]>summary::before{content:"\25BE"}
 summary .meta{color:var(--muted);font-size:.9em}
-.gbody{padding:0 .7em .6em}
+.gbody{padding:0 .7em .6em;content-visibility:auto;contain-intrinsic-size:auto 20em}
 .gctl{display:flex;flex-wrap:wrap;gap:.4em;margin:.2em 0 .5em}
 .note{color:var(--muted);font-size:.9em;margin:.2em 0}
 .warn{color:var(--degraded)}
