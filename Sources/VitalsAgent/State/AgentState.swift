@@ -92,6 +92,18 @@ public final class AgentState: Sendable {
             return views
         }
 
+        /// The views of `names` only: for answers about one group, so their
+        /// cost does not grow with the number of services.
+        func views(of names: [String]) -> [String: ServiceView] {
+            var views: [String: ServiceView] = [:]
+            for name in names {
+                guard let i = index[name] else { continue }
+                let health = entries[i].health
+                views[name] = ServiceView(state: health.state, since: health.since, reason: health.reason)
+            }
+            return views
+        }
+
         /// Turns transitions and group decisions into numbered events.
         mutating func events(transitions: [HealthTransition], groupEvents: [GroupEvent]) -> [AgentEvent] {
             var out: [AgentEvent] = []
@@ -495,7 +507,8 @@ public final class AgentState: Sendable {
                       let latency = Balancer.recentLatency(of: tracker.recentResults) else { continue }
                 latencies[member] = latency
             }
-            let candidates = engine.balanceCandidates(states: state.views, latencies: latencies)
+            let candidates = engine.balanceCandidates(states: state.views(of: engine.group.members),
+                                                      latencies: latencies)
             let choice = balancer.pick(key: key, candidates: candidates)
             state.balancers[group] = balancer
             guard let choice else {
