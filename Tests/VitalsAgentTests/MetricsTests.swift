@@ -59,7 +59,7 @@ import VitalsProbe
         scheduler.inFlight = 1
         scheduler.overruns = 2
         scheduler.lateness = LatenessSummary(samples: 4, p50: .milliseconds(1), p99: .milliseconds(12), max: .milliseconds(40))
-        let store = StoreHealth.Report(failing: [], lastError: nil, pendingRecords: 0, droppedRecords: 7)
+        let store = StoreHealth.Report(failing: [], lastError: nil, pendingRecords: 0, droppedRecords: 7, writeErrors: 4)
         return MetricsRenderer.render(snapshot: state.snapshot(), metrics: metrics, scheduler: scheduler,
                                       store: store, openConnections: 3, now: clock.now())
     }
@@ -106,6 +106,7 @@ import VitalsProbe
             #"vitals_journal_pending_records 0"#,
             #"vitals_journal_dropped_records_total 7"#,
             #"vitals_state_write_failing 0"#,
+            #"vitals_state_write_errors_total 4"#,
         ]
         for line in expected {
             #expect(lines.contains(line), "missing: \(line)")

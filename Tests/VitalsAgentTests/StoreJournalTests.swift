@@ -181,15 +181,17 @@ import VitalsCore
         #expect(health.report == StoreHealth.Report(
             failing: [.init(path: path, message: "write(\(path)) failed: Read-only file system (errno 30)", errno: EROFS, at: storeEpoch.addingTimeInterval(3))],
             lastError: .init(path: path, message: "write(\(path)) failed: Read-only file system (errno 30)", errno: EROFS, at: storeEpoch.addingTimeInterval(3)),
-            pendingRecords: 2, droppedRecords: 0))
+            pendingRecords: 2, droppedRecords: 0, writeErrors: 2))
         #expect(journal.loadTail(limit: 10).records.map(\.sequence) == [1])
         #expect(journal.retryPending() == refused)
+        #expect(health.report.writeErrors == 3, "a failed retry counts too")
 
         disk.mode = .works
         #expect(journal.retryPending() == .written)
         #expect(journal.pendingCount == 0)
         #expect(!health.isDegraded)
         #expect(health.report.pendingRecords == 0)
+        #expect(health.report.writeErrors == 3, "the count stays after recovery")
         #expect(journal.loadTail(limit: 10).records.map(\.sequence) == [1, 2, 3])
         #expect(journal.retryPending() == .written) // nothing pending: nothing to do
 

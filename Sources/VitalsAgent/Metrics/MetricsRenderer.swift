@@ -132,6 +132,9 @@ public enum MetricsRenderer {
             out.sample("vitals_journal_dropped_records_total", [], Double(store.droppedRecords))
             out.family("vitals_state_write_failing", .gauge, "1 while at least one state file fails to be written.")
             out.sample("vitals_state_write_failing", [], store.isDegraded ? 1 : 0)
+            out.family("vitals_state_write_errors_total", .counter,
+                       "Failed writes to the state directory (journal and snapshots, retries included).")
+            out.sample("vitals_state_write_errors_total", [], Double(store.writeErrors))
         }
         return out.text
     }

@@ -58,12 +58,16 @@ public final class StoreHealth: Sendable {
         public var pendingRecords: Int
         /// Journal records dropped because the pending queue was full (oldest first), since start.
         public var droppedRecords: Int
+        /// Failed writes (journal appends and snapshot writes, retries included), since start.
+        public var writeErrors: Int
 
-        public init(failing: [Problem], lastError: Problem?, pendingRecords: Int, droppedRecords: Int) {
+        public init(failing: [Problem], lastError: Problem?, pendingRecords: Int, droppedRecords: Int,
+                    writeErrors: Int = 0) {
             self.failing = failing
             self.lastError = lastError
             self.pendingRecords = pendingRecords
             self.droppedRecords = droppedRecords
+            self.writeErrors = writeErrors
         }
     }
 
@@ -72,6 +76,7 @@ public final class StoreHealth: Sendable {
         var lastError: Problem?
         var pending: [String: Int] = [:]
         var dropped: [String: Int] = [:]
+        var writeErrors = 0
     }
 
     private let inner = Mutex(Inner())
@@ -83,7 +88,8 @@ public final class StoreHealth: Sendable {
             Report(failing: inner.failing.values.sorted { $0.path < $1.path },
                    lastError: inner.lastError,
                    pendingRecords: inner.pending.values.reduce(0, +),
-                   droppedRecords: inner.dropped.values.reduce(0, +))
+                   droppedRecords: inner.dropped.values.reduce(0, +),
+                   writeErrors: inner.writeErrors)
         }
     }
 
@@ -97,6 +103,7 @@ public final class StoreHealth: Sendable {
         inner.withLock {
             $0.failing[component] = problem
             $0.lastError = problem
+            $0.writeErrors += 1
         }
     }
 
