@@ -22,41 +22,46 @@ public enum MetricsRenderer {
         out.family("vitals_services", .gauge, "Services configured.")
         out.sample("vitals_services", [], Double(snapshot.services.count))
 
-        // Per service.
+        // Per service. Each service's label is escaped once and its counters
+        // looked up once, then reused by every family below.
         let services = snapshot.services
+        let serviceLabels = services.map { Exposition.label("service", $0.config.name) }
         out.family("vitals_service_up", .gauge, "1 when the service is serving (up or degraded), else 0.")
-        for s in services {
-            out.sample("vitals_service_up", [("service", s.config.name)], s.health.state.isServing ? 1 : 0)
+        for (i, s) in services.enumerated() {
+            out.sample("vitals_service_up", label: serviceLabels[i], s.health.state.isServing ? 1 : 0)
         }
         out.family("vitals_service_state", .gauge, "1 for the service's current state, 0 for the others.")
-        for s in services {
-            for state in HealthState.allCases {
-                out.sample("vitals_service_state", [("service", s.config.name), ("state", state.rawValue)],
-                           s.health.state == state ? 1 : 0)
+        let stateLabels = HealthState.allCases.map { Exposition.label("state", $0.rawValue) }
+        for (i, s) in services.enumerated() {
+            for (k, state) in HealthState.allCases.enumerated() {
+                out.sample("vitals_service_state", label: serviceLabels[i], and: stateLabels[k], s.health.state == state ? 1 : 0)
             }
         }
-        let probed = services.filter { if case .probed = $0.health { true } else { false } }.map(\.config.name)
+        var probed: [(label: String, counters: ProbeMetrics.ServiceCounters?)] = []
+        probed.reserveCapacity(services.count)
+        for (i, s) in services.enumerated() {
+            if case .probed = s.health { probed.append((serviceLabels[i], values.services[s.config.name])) }
+        }
         out.family("vitals_probes_total", .counter, "Probe results recorded.")
-        for name in probed {
-            out.sample("vitals_probes_total", [("service", name)], Double(values.services[name]?.probes ?? 0))
+        for p in probed {
+            out.sample("vitals_probes_total", label: p.label, Double(p.counters?.probes ?? 0))
         }
         out.family("vitals_probes_degraded_total", .counter, "Probe results that broke only a soft condition.")
-        for name in probed {
-            out.sample("vitals_probes_degraded_total", [("service", name)],
-                       Double(values.services[name]?.degraded ?? 0))
+        for p in probed {
+            out.sample("vitals_probes_degraded_total", label: p.label, Double(p.counters?.degraded ?? 0))
         }
         out.family("vitals_probe_failures_total", .counter, "Failed probes, by class of reason.")
-        for name in probed {
-            let failures = values.services[name]?.failures ?? [:]
-            for reason in ProbeFailureClass.allCases {
-                out.sample("vitals_probe_failures_total", [("service", name), ("reason", reason.rawValue)],
-                           Double(failures[reason] ?? 0))
+        let reasonLabels = ProbeFailureClass.allCases.map { Exposition.label("reason", $0.rawValue) }
+        for p in probed {
+            let failures = p.counters?.failures ?? [:]
+            for (k, reason) in ProbeFailureClass.allCases.enumerated() {
+                out.sample("vitals_probe_failures_total", label: p.label, and: reasonLabels[k], Double(failures[reason] ?? 0))
             }
         }
         out.family("vitals_probe_duration_seconds", .histogram, "Probe duration, from start to result.")
-        for name in probed {
-            out.histogram("vitals_probe_duration_seconds", [("service", name)],
-                          values.services[name]?.duration ?? MetricsHistogram(bounds: MetricsHistogram.probeBounds))
+        let noProbes = MetricsHistogram(bounds: MetricsHistogram.probeBounds)
+        for p in probed {
+            out.histogram("vitals_probe_duration_seconds", label: p.label, p.counters?.duration ?? noProbes)
         }
         var beats: [(String, Double)] = []
         for s in services {
@@ -143,6 +148,8 @@ public enum MetricsRenderer {
 
     /// `\` → `\\`, `"` → `\"`, newline → `\n`.
     public static func escapeLabelValue(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") })
+        else { return value }
         var out = ""
         out.reserveCapacity(value.utf8.count)
         for c in value.unicodeScalars {
@@ -171,33 +178,125 @@ public enum MetricsRenderer {
     }
 }
 
-/// Builds the exposition text.
+/// Builds the exposition text, as bytes: label pairs are escaped once
+/// (`label(_:_:)`) and reused, integers are written digit by digit.
 private struct Exposition {
     enum Kind: String { case counter, gauge, histogram }
 
-    var text = ""
+    private var bytes: [UInt8] = []
+    /// `le` label texts per list of bucket bounds.
+    private var bucketLabels: [[Double]: [String]] = [:]
+
+    init() {
+        bytes.reserveCapacity(64 * 1024)
+    }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// `name="value"`, the value escaped.
+    static func label(_ name: String, _ value: String) -> String {
+        "\(name)=\"\(MetricsRenderer.escapeLabelValue(value))\""
+    }
 
     mutating func family(_ name: String, _ kind: Kind, _ help: String) {
-        text += "# HELP \(name) \(MetricsRenderer.escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n"
+        append("# HELP \(name) \(MetricsRenderer.escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n")
     }
 
     mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
-        text += name
+        append(name)
         if !labels.isEmpty {
-            text += "{"
-            text += labels.map { "\($0.0)=\"\(MetricsRenderer.escapeLabelValue($0.1))\"" }.joined(separator: ",")
-            text += "}"
+            bytes.append(UInt8(ascii: "{"))
+            for (i, pair) in labels.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                append(Self.label(pair.0, pair.1))
+            }
+            bytes.append(UInt8(ascii: "}"))
         }
-        text += " \(MetricsRenderer.formatValue(value))\n"
+        appendValue(value)
+    }
+
+    /// One sample with one or two labels made by `label(_:_:)`.
+    mutating func sample(_ name: String, label: String, _ value: Double) {
+        sample(name, label: label, and: nil, value)
+    }
+
+    mutating func sample(_ name: String, label: String, and second: String?, _ value: Double) {
+        append(name)
+        bytes.append(UInt8(ascii: "{"))
+        append(label)
+        if let second {
+            bytes.append(UInt8(ascii: ","))
+            append(second)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        appendValue(value)
     }
 
     mutating func histogram(_ name: String, _ labels: [(String, String)], _ h: MetricsHistogram) {
-        let cumulative = h.cumulative
-        for (i, bound) in h.bounds.enumerated() {
-            sample("\(name)_bucket", labels + [("le", MetricsRenderer.formatValue(bound))], Double(cumulative[i]))
+        histogram(name, label: labels.map { Self.label($0.0, $0.1) }.joined(separator: ","), h)
+    }
+
+    /// `label` is the series' labels, made by `label(_:_:)` and joined by commas.
+    mutating func histogram(_ name: String, label: String, _ h: MetricsHistogram) {
+        let les: [String]
+        if let known = bucketLabels[h.bounds] {
+            les = known
+        } else {
+            les = h.bounds.map { Self.label("le", MetricsRenderer.formatValue($0)) } + [Self.label("le", "+Inf")]
+            bucketLabels[h.bounds] = les
         }
-        sample("\(name)_bucket", labels + [("le", "+Inf")], Double(h.count))
-        sample("\(name)_sum", labels, h.sum)
-        sample("\(name)_count", labels, Double(h.count))
+        var running: UInt64 = 0
+        for (i, count) in h.counts.enumerated() {
+            running += count
+            append(name)
+            append("_bucket{")
+            append(label)
+            bytes.append(UInt8(ascii: ","))
+            append(les[i])
+            bytes.append(UInt8(ascii: "}"))
+            appendValue(Double(running))
+        }
+        for (suffix, value) in [("_sum", h.sum), ("_count", Double(h.count))] {
+            append(name)
+            append(suffix)
+            bytes.append(UInt8(ascii: "{"))
+            append(label)
+            bytes.append(UInt8(ascii: "}"))
+            appendValue(value)
+        }
+    }
+
+    private mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// ` value\n`, as `MetricsRenderer.formatValue` writes it.
+    private mutating func appendValue(_ value: Double) {
+        bytes.append(UInt8(ascii: " "))
+        if value == value.rounded(), abs(value) < 1e15, !value.isNaN {
+            var n = Int64(value)
+            if n < 0 {
+                bytes.append(UInt8(ascii: "-"))
+                n = -n
+            }
+            if n == 0 {
+                bytes.append(UInt8(ascii: "0"))
+            } else {
+                var digits: (UInt64, UInt64) = (0, 0) // up to 16 digits, as ASCII, from the end
+                var count = 0
+                withUnsafeMutableBytes(of: &digits) { buffer in
+                    while n > 0 {
+                        count += 1
+                        buffer[16 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                        n /= 10
+                    }
+                    bytes.append(contentsOf: buffer[(16 - count)...])
+                }
+            }
+        } else {
+            append(MetricsRenderer.formatValue(value))
+        }
+        bytes.append(UInt8(ascii: "\n"))
     }
 }
