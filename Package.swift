@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "vitals", targets: ["vitals"]),
         // For the side packages under bench/ that compare Vitals with other libraries.
         .library(name: "VitalsAgent", targets: ["VitalsAgent"]),
+        .library(name: "VitalsCore", targets: ["VitalsCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
