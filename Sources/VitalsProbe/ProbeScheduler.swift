@@ -1,4 +1,5 @@
 import Foundation
+import CSystem
 import Synchronization
 import VitalsCore
 
@@ -78,6 +79,10 @@ public final class ProbeScheduler: @unchecked Sendable {
         }
         guard shouldStart else { return }
         let thread = Thread { [self] in
+            // The priority the operator gave the process, not that of the
+            // thread pool worker that started the scheduler.
+            _ = vitals_thread_adopt_process_nice()
+            _ = vitals_thread_set_name("vitals-probe")
             loop()
             let waiters = shared.withLock { state in
                 state.phase = .stopped

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Testing
 import VitalsProbe
@@ -119,6 +122,41 @@ import VitalsProbe
         #expect(result.status == 1)
         #expect(result.err.contains("services.a.tcp.port"))
         #expect(result.err.contains("line 2"))
+    }
+
+    /// Started with `nice -n 5`, the agent's own loops run at nice 5: the
+    /// status server and the probe loop are started from worker threads that
+    /// the thread pool gives a priority of its own.
+    @Test func theLoopsRunAtThePriorityTheAgentWasStartedWith() throws {
+        let backend = try Backend()
+        defer { backend.stop() }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/state }
+        services:
+          api: { http: { url: "http://127.0.0.1:\(backend.port)/health" }, interval: 200ms, rise: 1 }
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let agent = try AgentProcess(config: config, directory: dir, launcher: ["/usr/bin/nice", "-n", "5"])
+        defer { _ = agent.stop() }
+        _ = try agent.baseURL()
+        try agent.waitForLine(containing: "api: unknown → up")
+        let pid = agent.process.processIdentifier
+        var nice: [String: [Int32]] = [:]
+        for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            let comm = ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8)) ?? ""
+            // Field 19 is the nice value; fields start after the ")" that ends the name.
+            if let close = stat.lastIndex(of: ")") {
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 16, let value = Int32(fields[16]) { nice[comm, default: []].append(value) }
+            }
+        }
+        #expect(nice["vitals-http"] == [base + 5], "threads: \(nice)")
+        #expect(nice["vitals-probe"] == [base + 5], "threads: \(nice)")
     }
 
     /// The value of the sample line that starts with `series` (name and labels).

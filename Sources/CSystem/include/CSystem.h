@@ -31,4 +31,20 @@ int vitals_set_child_subreaper(void);
 int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 int vitals_pidfd_open(pid_t pid);
 
+/// Sets the calling thread's nice value to the process's (its main
+/// thread's), which the operator chose (`nice`, systemd's `Nice=`). Threads
+/// made from a thread pool's worker may have been given the pool's own.
+/// Returns 0, or -1 with errno (raising a priority may need privilege).
+int vitals_thread_adopt_process_nice(void);
+
+/// The nice value of thread `tid` of this process (-1 with errno on failure
+/// is ambiguous: check errno).
+int vitals_thread_nice(pid_t tid);
+
+/// This thread's id (gettid).
+pid_t vitals_thread_id(void);
+
+/// Names the calling thread (up to 15 bytes), as `ps -L` and /proc show it.
+int vitals_thread_set_name(const char *name);
+
 #endif

@@ -57,9 +57,16 @@ final class AgentProcess: @unchecked Sendable {
     private let arrived = NSCondition()
     private let reader: Thread
 
-    init(config: URL, extraArgs: [String] = [], directory: URL, environment: [String: String] = [:]) throws {
-        process.executableURL = VitalsBinary.url
-        process.arguments = ["run", "-c", config.path] + extraArgs
+    /// - Parameter launcher: a command that runs the agent (`["/usr/bin/nice", "-n", "5"]`).
+    init(config: URL, extraArgs: [String] = [], directory: URL, environment: [String: String] = [:],
+         launcher: [String] = []) throws {
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [VitalsBinary.url.path, "run", "-c", config.path] + extraArgs
+        } else {
+            process.executableURL = VitalsBinary.url
+            process.arguments = ["run", "-c", config.path] + extraArgs
+        }
         process.currentDirectoryURL = directory
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
