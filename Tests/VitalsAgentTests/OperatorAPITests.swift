@@ -205,4 +205,23 @@ import VitalsHTTP
         state.flush()
         #expect(published.all.count == before + 2)
     }
+
+    /// A reload between a round's results and its end decides the round's
+    /// changes first: their events come before `config_reloaded`, numbered in order.
+    @Test func changesRecordedBeforeAReloadArePublishedBeforeIt() throws {
+        let (_, state, published) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        state.flush()
+        let before = published.all.count
+        clock.advance(by: .seconds(1))
+        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused"),
+                     for: "web-1", deciding: false)
+        state.reload(state.config)
+        state.decidePending() // the round ends after the reload: nothing is left to decide
+        state.flush()
+        let new = published.all.dropFirst(before)
+        #expect(new.map(\.kind) == ["state_change", "failover", "config_reloaded"])
+        #expect(new.map(\.id) == new.map(\.id).sorted())
+    }
 }

@@ -350,6 +350,9 @@ public final class AgentState: Sendable {
     public func reload(_ config: VitalsConfig) -> ReloadSummary {
         let now = clock.now()
         return inner.withLock { state in
+            // Changes the probe loop recorded before the reload are decided
+            // (and numbered) before it, under the configuration they happened in.
+            let earlier = state.undecided.isEmpty ? [] : state.decide(after: [], at: now)
             var summary = ReloadSummary()
             var entries: [Entry] = []
             var probed: Set<String> = []
@@ -391,7 +394,7 @@ public final class AgentState: Sendable {
             state.nextEventID += 1
             state.recentEvents.append(contentsOf: [reload])
             let decisions = state.coordinator.update(states: state.views, at: now)
-            emit([reload] + state.events(transitions: [], groupEvents: decisions))
+            emit(earlier + [reload] + state.events(transitions: [], groupEvents: decisions))
             return summary
         }
     }
