@@ -179,7 +179,17 @@ public final class Agent: Sendable {
         let savedVersion = Mutex<UInt64>(0)
         let systemd = Mutex(SystemdProgress())
         ticker.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
+        // Once both loops have started: do they run at the priority the agent was given?
+        let priorityChecks = Mutex(20)
         ticker.setEventHandler {
+            priorityChecks.withLock { left in
+                guard left > 0 else { return }
+                let loops = LoopPriority.threadNice()
+                left = loops.count == LoopPriority.loopNames.count ? 0 : left - 1
+                if left == 0, let warning = LoopPriority.warning(processNice: LoopPriority.processNice, loops: loops) {
+                    logger.warning("\(warning)")
+                }
+            }
             state.tick()
             store.retryPending()
             let version = state.stateVersion

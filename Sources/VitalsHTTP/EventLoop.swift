@@ -502,10 +502,10 @@ final class EventLoop {
 /// The event-loop thread's entry point. A top-level function, not a
 /// closure: see SWIFT-LINUX.md on Swift 6 isolation and pthreads.
 func vitalsHTTPEventLoopMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    _ = vitals_thread_set_name("vitals-http")
     // The priority the operator gave the process, not that of the thread
     // pool worker that started the server.
     _ = vitals_thread_adopt_process_nice()
+    _ = vitals_thread_set_name("vitals-http")
     let loop = Unmanaged<EventLoop>.fromOpaque(argument!).takeRetainedValue()
     loop.run()
     return nil

@@ -139,6 +139,10 @@ import VitalsProbe
           api: { http: { url: "http://127.0.0.1:\(backend.port)/health" }, interval: 200ms, rise: 1 }
         """.write(to: config, atomically: true, encoding: .utf8)
         let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        guard base <= 14 else {
+            print("theLoopsRunAtThePriorityTheAgentWasStartedWith: SKIPPED: the tests run at nice \(base)")
+            return
+        }
         let agent = try AgentProcess(config: config, directory: dir, launcher: ["/usr/bin/nice", "-n", "5"])
         defer { _ = agent.stop() }
         _ = try agent.baseURL()
@@ -157,6 +161,42 @@ import VitalsProbe
         }
         #expect(nice["vitals-http"] == [base + 5], "threads: \(nice)")
         #expect(nice["vitals-probe"] == [base + 5], "threads: \(nice)")
+    }
+
+    /// The usual systemd set-up, `User=` with a negative `Nice=` and no
+    /// `LimitNICE=`: the loops cannot take the agent's priority, and the agent
+    /// says so once, with the fix.
+    @Test func warnsWhenTheLoopsCannotTakeANegativeNice() throws {
+        let setpriv = "/usr/bin/setpriv"
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: setpriv) else {
+            print("warnsWhenTheLoopsCannotTakeANegativeNice: SKIPPED: needs root and \(setpriv) to start the agent as nobody at nice -5")
+            return
+        }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path)
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/state }
+        services:
+          job: { heartbeat: { every: 1h } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let agent = try AgentProcess(config: config, directory: dir, launcher: [
+            "/usr/bin/nice", "-n", "-5", setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+        ])
+        defer { _ = agent.stop() }
+        _ = try agent.baseURL()
+        let stat = (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        let fields = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].split(separator: " ") } ?? []
+        guard fields.count > 16, Int32(fields[16]) == base - 5 else {
+            print("warnsWhenTheLoopsCannotTakeANegativeNice: SKIPPED: the agent did not start at nice \(base - 5) here")
+            return
+        }
+        let line = try agent.waitForLine(containing: "LimitNICE=", timeout: 10)
+        #expect(line.contains("warning"))
+        #expect(line.contains("started at nice \(base - 5)"))
+        #expect(line.contains("vitals-http runs at nice") && line.contains("vitals-probe runs at nice"))
     }
 
     /// The value of the sample line that starts with `series` (name and labels).

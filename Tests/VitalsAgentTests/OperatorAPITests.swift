@@ -224,4 +224,43 @@ import VitalsHTTP
         #expect(new.map(\.kind) == ["state_change", "failover", "config_reloaded"])
         #expect(new.map(\.id) == new.map(\.id).sorted())
     }
+
+    /// Commands that arrive while a round's changes wait act on those
+    /// changes: a switchover to a member just recorded down is refused, and
+    /// maintenance answers with its own event, not the waiting one.
+    @Test func commandsMidRoundSeeTheRoundsChanges() throws {
+        let (_, state, published) = makeAPI()
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        state.flush()
+        let before = published.all.count
+        clock.advance(by: .seconds(1))
+        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused"),
+                     for: "web-2", deciding: false)
+        switch state.switchover(group: "web", to: "web-2") {
+        case .failure(.refused(let why)): #expect(why.contains("web-2"), "\(why)")
+        case let other: Issue.record("a switchover to a member recorded down was not refused: \(other)")
+        }
+        state.flush()
+        #expect(published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" } == ["state_change web-2"])
+
+        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .ok, reason: ""),
+                     for: "web-2", deciding: false)
+        let answer = try state.setMaintenance(true, for: "web-1", reason: "patching").get()
+        #expect(answer?.service == "web-1", "the command's own event: \(String(describing: answer))")
+        state.decidePending()
+        state.flush()
+        let kinds = published.all.dropFirst(before + 1).map { "\($0.kind) \($0.service ?? $0.group ?? "")" }
+        #expect(kinds.prefix(2) == ["state_change web-2", "state_change web-1"], "\(kinds)")
+        let ids = published.all.map(\.id)
+        #expect(ids == ids.sorted())
+    }
+
+    @Test func loopPriorityWarningNamesTheThreadsAndTheFix() {
+        #expect(LoopPriority.warning(processNice: -5, loops: ["vitals-http": -5, "vitals-probe": -5]) == nil)
+        #expect(LoopPriority.warning(processNice: 0, loops: [:]) == nil)
+        let text = LoopPriority.warning(processNice: -5, loops: ["vitals-probe": 0, "vitals-http": -5])
+        #expect(text == "the agent was started at nice -5 but vitals-probe runs at nice 0: lowering a thread's nice value "
+                + "needs CAP_SYS_NICE or a matching RLIMIT_NICE (under systemd, add LimitNICE=-5 next to Nice=)")
+    }
 }

@@ -135,6 +135,13 @@ public final class AgentState: Sendable {
             return out
         }
 
+        /// Decides the changes the probe loop recorded without deciding, so an
+        /// input from elsewhere (a command, a heartbeat, a reload) acts on
+        /// current states and is numbered after those changes.
+        mutating func catchUp(at now: Date) -> [AgentEvent] {
+            undecided.isEmpty ? [] : decide(after: [], at: now)
+        }
+
         /// After health changed: let the groups decide. Changes recorded
         /// without deciding come first, in the order they happened.
         mutating func decide(after new: [HealthTransition], at now: Date) -> [AgentEvent] {
@@ -292,10 +299,11 @@ public final class AgentState: Sendable {
             guard case .heartbeat(var tracker) = state.entries[i].health else {
                 return .failure(.notAHeartbeatService(service, kind: state.entries[i].config.check.kind))
             }
+            let earlier = state.catchUp(at: now)
             let transition = tracker.beat(kind, at: now, duration: duration, exitStatus: exitStatus)
             state.entries[i].health = .heartbeat(tracker)
             state.stateVersion &+= 1
-            emit(state.decide(after: transition.map { [$0] } ?? [], at: now))
+            emit(earlier + state.decide(after: transition.map { [$0] } ?? [], at: now))
             return .success(HeartbeatReceipt(service: service, kind: kind, state: tracker.state,
                                              deadline: tracker.deadline))
         }
@@ -352,7 +360,7 @@ public final class AgentState: Sendable {
         return inner.withLock { state in
             // Changes the probe loop recorded before the reload are decided
             // (and numbered) before it, under the configuration they happened in.
-            let earlier = state.undecided.isEmpty ? [] : state.decide(after: [], at: now)
+            let earlier = state.catchUp(at: now)
             var summary = ReloadSummary()
             var entries: [Entry] = []
             var probed: Set<String> = []
@@ -410,12 +418,13 @@ public final class AgentState: Sendable {
         let now = clock.now()
         return inner.withLock { state in
             guard let i = state.index[service] else { return .failure(.unknownService(service)) }
+            let earlier = state.catchUp(at: now)
             state.maintenanceUntil[service] = on ? until : nil
             state.maintenanceReasons[service] = on ? reason : nil
             let change = state.entries[i].health.setMaintenance(on, reason: reason, at: now)
             state.stateVersion &+= 1
             let events = state.decide(after: change.map { [$0] } ?? [], at: now)
-            emit(events)
+            emit(earlier + events)
             return .success(events.first)
         }
     }
@@ -424,6 +433,9 @@ public final class AgentState: Sendable {
     public func switchover(group: String, to member: String) -> Result<[AgentEvent], CommandRefusal> {
         let now = clock.now()
         return inner.withLock { state in
+            // The group judges the target on every change recorded so far.
+            let earlier = state.catchUp(at: now)
+            emit(earlier)
             let outcome = state.coordinator.withEngine(named: group) { $0.switchover(to: member, at: now) }
             switch outcome {
             case nil:
@@ -451,6 +463,7 @@ public final class AgentState: Sendable {
                               _ body: (inout GroupEngine, Date) -> [GroupEvent]) -> Result<[AgentEvent], CommandRefusal> {
         let now = clock.now()
         return inner.withLock { state in
+            emit(state.catchUp(at: now))
             guard let groupEvents = state.coordinator.withEngine(named: group, { body(&$0, now) }) else {
                 return .failure(.unknownGroup(group))
             }
@@ -467,6 +480,7 @@ public final class AgentState: Sendable {
         guard let groupEvent = event.groupEvent else { return .notApplicable }
         let now = clock.now()
         return inner.withLock { state in
+            emit(state.catchUp(at: now))
             let views = state.views
             let check = state.coordinator.withEngine(named: groupEvent.group) {
                 $0.confirmTarget(of: groupEvent, states: views, at: now)
