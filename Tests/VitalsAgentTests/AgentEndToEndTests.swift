@@ -172,7 +172,21 @@ import VitalsProbe
             print("warnsWhenTheLoopsCannotTakeANegativeNice: SKIPPED: needs root and \(setpriv) to start the agent as nobody at nice -5")
             return
         }
-        let dir = try makeTemporaryDirectory()
+        // The build folder may sit where nobody cannot reach (a home directory).
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: setpriv)
+        probe.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", VitalsBinary.url.path, "version"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else {
+            print("warnsWhenTheLoopsCannotTakeANegativeNice: SKIPPED: user nobody cannot run \(VitalsBinary.url.path)")
+            return
+        }
+        // In /tmp, whatever TMPDIR says: nobody must reach the state directory.
+        let dir = URL(fileURLWithPath: "/tmp/vitals-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path)
         let config = dir.appendingPathComponent("vitals.yaml")
