@@ -147,18 +147,7 @@ import VitalsProbe
         defer { _ = agent.stop() }
         _ = try agent.baseURL()
         try agent.waitForLine(containing: "api: unknown → up")
-        let pid = agent.process.processIdentifier
-        var nice: [String: [Int32]] = [:]
-        for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
-            let comm = ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)) ?? "")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8)) ?? ""
-            // Field 19 is the nice value; fields start after the ")" that ends the name.
-            if let close = stat.lastIndex(of: ")") {
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                if fields.count > 16, let value = Int32(fields[16]) { nice[comm, default: []].append(value) }
-            }
-        }
+        let nice = threadNice(of: agent.process.processIdentifier)
         #expect(nice["vitals-http"] == [base + 5], "threads: \(nice)")
         #expect(nice["vitals-probe"] == [base + 5], "threads: \(nice)")
     }
@@ -201,9 +190,7 @@ import VitalsProbe
         ])
         defer { _ = agent.stop() }
         _ = try agent.baseURL()
-        let stat = (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/stat", encoding: .utf8)) ?? ""
-        let fields = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].split(separator: " ") } ?? []
-        guard fields.count > 16, Int32(fields[16]) == base - 5 else {
+        guard processNice(of: agent.process.processIdentifier) == base - 5 else {
             print("warnsWhenTheLoopsCannotTakeANegativeNice: SKIPPED: the agent did not start at nice \(base - 5) here")
             return
         }

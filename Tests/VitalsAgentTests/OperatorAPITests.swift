@@ -37,8 +37,27 @@ import VitalsHTTP
     }
 
     func probe(_ state: AgentState, _ service: String, ok: Bool) {
-        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: ok ? .ok : .failed,
-                                 reason: ok ? "" : "connect refused"), for: service)
+        state.record(result(ok: ok), for: service)
+    }
+
+    /// A result as the probe loop records it: the groups decide at the end of the round.
+    func probeMidRound(_ state: AgentState, _ service: String, ok: Bool) {
+        state.record(result(ok: ok), for: service, deciding: false)
+    }
+
+    func result(ok: Bool) -> ProbeResult {
+        ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: ok ? .ok : .failed,
+                    reason: ok ? "" : "connect refused")
+    }
+
+    /// Both members up, web-1 active, every event published; then a second
+    /// passes. Returns how many events were published by then.
+    func bothUpThenASecondLater(_ state: AgentState, _ published: Transitions) -> Int {
+        probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true)
+        state.flush()
+        clock.advance(by: .seconds(1))
+        return published.all.count
     }
 
     @Test func failoverShowsInGroupStatusAndEvents() throws {
@@ -180,15 +199,9 @@ import VitalsHTTP
     /// decision on them.
     @Test func aRoundOfResultsIsDecidedOnceInOrder() throws {
         let (api, state, published) = makeAPI()
-        probe(state, "web-1", ok: true)
-        probe(state, "web-2", ok: true)
-        state.flush()
-        let before = published.all.count
-        clock.advance(by: .seconds(1))
-        let failed = ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused")
-        state.record(failed, for: "web-1", deciding: false)
-        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .ok, reason: ""),
-                     for: "web-2", deciding: false)
+        let before = bothUpThenASecondLater(state, published)
+        probeMidRound(state, "web-1", ok: false)
+        probeMidRound(state, "web-2", ok: true)
         state.flush()
         #expect(published.all.count == before, "nothing decided yet")
         #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-1", "the group has not seen it")
@@ -210,13 +223,8 @@ import VitalsHTTP
     /// changes first: their events come before `config_reloaded`, numbered in order.
     @Test func changesRecordedBeforeAReloadArePublishedBeforeIt() throws {
         let (_, state, published) = makeAPI()
-        probe(state, "web-1", ok: true)
-        probe(state, "web-2", ok: true)
-        state.flush()
-        let before = published.all.count
-        clock.advance(by: .seconds(1))
-        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused"),
-                     for: "web-1", deciding: false)
+        let before = bothUpThenASecondLater(state, published)
+        probeMidRound(state, "web-1", ok: false)
         state.reload(state.config)
         state.decidePending() // the round ends after the reload: nothing is left to decide
         state.flush()
@@ -230,13 +238,8 @@ import VitalsHTTP
     /// maintenance answers with its own event, not the waiting one.
     @Test func commandsMidRoundSeeTheRoundsChanges() throws {
         let (_, state, published) = makeAPI()
-        probe(state, "web-1", ok: true)
-        probe(state, "web-2", ok: true)
-        state.flush()
-        let before = published.all.count
-        clock.advance(by: .seconds(1))
-        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .failed, reason: "connect refused"),
-                     for: "web-2", deciding: false)
+        let before = bothUpThenASecondLater(state, published)
+        probeMidRound(state, "web-2", ok: false)
         switch state.switchover(group: "web", to: "web-2") {
         case .failure(.refused(let why)): #expect(why.contains("web-2"), "\(why)")
         case let other: Issue.record("a switchover to a member recorded down was not refused: \(other)")
@@ -244,8 +247,7 @@ import VitalsHTTP
         state.flush()
         #expect(published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" } == ["state_change web-2"])
 
-        state.record(ProbeResult(time: clock.now(), latency: .milliseconds(1), outcome: .ok, reason: ""),
-                     for: "web-2", deciding: false)
+        probeMidRound(state, "web-2", ok: true)
         let answer = try state.setMaintenance(true, for: "web-1", reason: "patching").get()
         #expect(answer?.service == "web-1", "the command's own event: \(String(describing: answer))")
         state.decidePending()

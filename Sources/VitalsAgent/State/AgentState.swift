@@ -61,6 +61,9 @@ public final class AgentState: Sendable {
         var config: ServiceConfig
         var health: ServiceHealth
         var lastProbe: ProbeResult?
+
+        /// What the groups see of this service.
+        var view: ServiceView { ServiceView(state: health.state, since: health.since, reason: health.reason) }
     }
 
     private struct Inner {
@@ -85,10 +88,7 @@ public final class AgentState: Sendable {
 
         var views: [String: ServiceView] {
             var views: [String: ServiceView] = [:]
-            for entry in entries {
-                views[entry.config.name] = ServiceView(state: entry.health.state, since: entry.health.since,
-                                                       reason: entry.health.reason)
-            }
+            for entry in entries { views[entry.config.name] = entry.view }
             return views
         }
 
@@ -97,9 +97,7 @@ public final class AgentState: Sendable {
         func views(of names: [String]) -> [String: ServiceView] {
             var views: [String: ServiceView] = [:]
             for name in names {
-                guard let i = index[name] else { continue }
-                let health = entries[i].health
-                views[name] = ServiceView(state: health.state, since: health.since, reason: health.reason)
+                if let i = index[name] { views[name] = entries[i].view }
             }
             return views
         }
@@ -227,8 +225,7 @@ public final class AgentState: Sendable {
                     lastBeats[name] = t.lastBeat
                 }
                 if entry.health.state != .unknown && entry.health.state != .maintenance {
-                    lastKnown[name] = ServiceView(state: entry.health.state, since: entry.health.since,
-                                                  reason: entry.health.reason)
+                    lastKnown[name] = entry.view
                 }
             }
             return AgentSnapshot(savedAt: now, groups: state.coordinator.persisted, maintenance: maintenance,

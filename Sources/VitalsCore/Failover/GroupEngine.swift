@@ -701,7 +701,7 @@ struct Snapshot {
     func state(_ service: String) -> HealthState { views[service]?.state ?? .unknown }
 
     func rootCause(_ service: String) -> String? {
-        Dependencies.rootCause(of: service, dependsOn: dependsOn) { views[$0]?.state ?? .unknown }
+        Dependencies.rootCause(of: service, states: views, dependsOn: dependsOn)
     }
 
     /// Serving, and no ancestor down or flapping.

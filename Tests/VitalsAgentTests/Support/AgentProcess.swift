@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Testing
 import VitalsHTTP
@@ -154,6 +157,27 @@ final class Backend: Sendable {
     var port: UInt16 { server.ports[0] }
     func answer(_ code: Int) { status.withLock { $0 = code } }
     func stop() { server.stop() }
+}
+
+/// The nice value of each thread of process `pid`, by thread name.
+func threadNice(of pid: pid_t) -> [String: [Int32]] {
+    var nice: [String: [Int32]] = [:]
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+        let name = ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let id = id_t(tid) else { continue }
+        errno = 0
+        let value = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id)
+        if errno == 0 { nice[name, default: []].append(value) }
+    }
+    return nice
+}
+
+/// The nice value of process `pid` (its main thread), nil if it is gone.
+func processNice(of pid: pid_t) -> Int32? {
+    errno = 0
+    let value = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid))
+    return errno == 0 ? value : nil
 }
 
 /// A fresh temporary folder, removed by the caller.
