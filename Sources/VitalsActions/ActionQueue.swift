@@ -23,7 +23,7 @@ import VitalsCore
 /// stands alone, and its outcome says how it went.
 public final class ActionQueue: Sendable {
     private struct Job: Sendable {
-        var event: ActionEvent
+        var event: AgentEvent
         var actions: [ActionConfig]
     }
 
@@ -45,7 +45,7 @@ public final class ActionQueue: Sendable {
     private let deliver: @Sendable (ActionOutcome) -> Void
     private let onShutdown: (@Sendable () -> Void)?
     private let state = Mutex(State())
-    private let hook = Mutex<(@Sendable (ActionEvent) -> BeforeRunDecision)?>(nil)
+    private let hook = Mutex<(@Sendable (AgentEvent) -> BeforeRunDecision)?>(nil)
 
     /// What `beforeRun` says about an event about to run.
     public enum BeforeRunDecision: Sendable, Equatable {
@@ -57,7 +57,7 @@ public final class ActionQueue: Sendable {
     /// Asked about each event just before its actions start (on the lane's
     /// task; keep it quick). nil: every event runs. Set it before the first
     /// `enqueue`; a change applies to events that start afterwards.
-    public var beforeRun: (@Sendable (ActionEvent) -> BeforeRunDecision)? {
+    public var beforeRun: (@Sendable (AgentEvent) -> BeforeRunDecision)? {
         get { hook.withLock { $0 } }
         set { hook.withLock { $0 = newValue } }
     }
@@ -89,12 +89,12 @@ public final class ActionQueue: Sendable {
     }
 
     /// The group's lane name: the group, or "" for events without one.
-    public static func lane(of event: ActionEvent) -> String { event.group ?? "" }
+    public static func lane(of event: AgentEvent) -> String { event.group ?? "" }
 
     /// Queues `actions` to run for `event` after everything already queued for
     /// its group. Returns at once. Once `shutdown` has begun, the actions are
     /// not run: each gets a `skipped("agent shutting down")` outcome at once.
-    public func enqueue(_ event: ActionEvent, actions: [ActionConfig]) {
+    public func enqueue(_ event: AgentEvent, actions: [ActionConfig]) {
         guard !actions.isEmpty else { return }
         let lane = Self.lane(of: event)
         let accepted = state.withLock { state -> Bool in
@@ -211,7 +211,7 @@ public final class ActionQueue: Sendable {
         return job
     }
 
-    private func run(_ action: ActionConfig, for event: ActionEvent) async -> ActionOutcome {
+    private func run(_ action: ActionConfig, for event: AgentEvent) async -> ActionOutcome {
         if dryRun { return .notRun(action, event: event, result: .skipped("dry run"), at: clock.now()) }
         guard let runner = registry.runner(for: action.kind) else {
             return .notRun(action, event: event,

@@ -15,7 +15,7 @@ import VitalsCore
 /// - When its task is cancelled it stops promptly (killing what it started)
 ///   and reports `.cancelled`.
 public protocol ActionRunner: Sendable {
-    func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome
+    func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome
 }
 
 /// Which runner serves which `ActionKind`, by the kind's name (`exec`,

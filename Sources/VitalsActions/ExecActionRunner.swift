@@ -40,7 +40,7 @@ public struct ExecActionRunner: ActionRunner {
         self.clock = clock
     }
 
-    public func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    public func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         let started = clock.now()
         let startedInstant = ContinuousClock.now
         guard case .exec(let argv, let env) = action.kind else {
@@ -61,17 +61,17 @@ public struct ExecActionRunner: ActionRunner {
 
     /// The child's environment: `base`, then `env`, then the event's `VITALS_*` variables.
     public static func environment(base: [String: String], action: String, env: [String: String],
-                                   event: ActionEvent, attempt: Int) -> [String: String] {
+                                   event: AgentEvent, attempt: Int) -> [String: String] {
         var result = base
         result.merge(env) { _, new in new }
         let vitals: [String: String] = [
-            "VITALS_EVENT": event.kind,
+            "VITALS_EVENT": event.kind.rawValue,
             "VITALS_GROUP": event.group ?? "",
             "VITALS_SERVICE": event.service ?? "",
             "VITALS_FROM": event.from ?? "",
             "VITALS_TO": event.to ?? "",
             "VITALS_REASON": event.reason,
-            "VITALS_EVENT_ID": event.id,
+            "VITALS_EVENT_ID": String(event.id),
             "VITALS_TIME": event.timeText,
             "VITALS_ACTION": action,
             "VITALS_ATTEMPT": String(attempt),
@@ -96,8 +96,8 @@ public struct ExecActionRunner: ActionRunner {
         }
         let started = run.pid != nil
         return ActionAttempt(result: result, output: ActionOutput(
-            stdout: started ? CapturedText(run.stdout) : nil,
-            stderr: started ? CapturedText(run.stderr) : nil))
+            stdout: started ? CapturedText(bytes: run.stdout.bytes, totalBytes: run.stdout.totalBytes) : nil,
+            stderr: started ? CapturedText(bytes: run.stderr.bytes, totalBytes: run.stderr.totalBytes) : nil))
     }
 }
 
@@ -112,7 +112,7 @@ public struct LogActionRunner: ActionRunner {
         self.write = write
     }
 
-    public func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    public func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         let started = clock.now()
         let startedInstant = ContinuousClock.now
         write("action \(action.name) event \(event.id): \(String(decoding: event.json, as: UTF8.self))")

@@ -41,7 +41,7 @@ public struct WebhookActionRunner: ActionRunner {
         self.clock = clock
     }
 
-    public func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    public func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         let started = clock.now()
         let startedInstant = ContinuousClock.now
         guard case .webhook(let url, let method, let body, let headers) = action.kind else {

@@ -69,7 +69,6 @@ public final class Agent: Sendable {
         let currentConfig = Late<ConfigBox>()
         currentConfig.value = ConfigBox(config)
         let stateBox = Late<AgentState>()
-        let encoder = EventEncoder()
         let metrics = ProbeMetrics()
         let actions = ActionQueue(
             registry: .standard(clock: clock, log: { line in logger.notice("\(line)") }),
@@ -77,9 +76,8 @@ public final class Agent: Sendable {
             deliver: { outcome in
                 Agent.log(outcome, to: logger)
                 metrics.record(outcome: outcome)
-                guard let id = UInt64(outcome.eventID) else { return }
-                store.record(outcome, forEvent: id)
-                stateBox.value?.recordActions([outcome], forEvent: id)
+                store.record(outcome, forEvent: outcome.eventID)
+                stateBox.value?.recordActions([outcome], forEvent: outcome.eventID)
             })
         let interrupted = Self.interruptedActions(in: recovered.events, config: config, clock: clock)
         let state = AgentState(config: config, configPath: options.configPath, clock: clock,
@@ -92,12 +90,12 @@ public final class Agent: Sendable {
                 store.record(event)
                 Agent.log(event, to: logger)
                 metrics.record(event: event)
-                guard let kind = GroupEventKind(rawValue: event.kind) else { continue }
+                guard let kind = event.kind.groupKind else { continue }
                 decided = true
                 let config = currentConfig.value?.config ?? VitalsConfig()
                 guard let group = event.group.flatMap(config.group(named:)) else { continue }
                 let steps = (group.on[kind] ?? []).compactMap(config.action(named:))
-                actions.enqueue(event.actionEvent(json: encoder.json(event)), actions: steps)
+                actions.enqueue(event, actions: steps)
             }
             if decided, let state = stateBox.value { store.save(state.persistentSnapshot()) }
         }
@@ -109,7 +107,7 @@ public final class Agent: Sendable {
         }
         actions.beforeRun = { job in
             // The target may have failed while the job waited: check it now.
-            guard let id = UInt64(job.id), let event = state.recentEvent(id) else { return .run }
+            guard let event = state.recentEvent(job.id) else { return .run }
             switch state.confirmTarget(of: event) {
             case .confirmed, .notApplicable:
                 return .run
@@ -257,12 +255,12 @@ public final class Agent: Sendable {
                                    clock: any VitalsClock) -> [(UInt64, ActionOutcome)] {
         var out: [(UInt64, ActionOutcome)] = []
         for event in events {
-            guard let kind = GroupEventKind(rawValue: event.kind),
+            guard let kind = event.kind.groupKind,
                   let group = event.group.flatMap(config.group(named:)) else { continue }
             let done = Set(event.actions.map(\.action))
             for action in (group.on[kind] ?? []).compactMap(config.action(named:)) where !done.contains(action.name) {
                 out.append((event.id, ActionOutcome.notRun(
-                    action, event: event.actionEvent(json: []),
+                    action, event: event,
                     result: .skipped("interrupted: the agent stopped before it finished; not run again"),
                     at: clock.now())))
             }
@@ -272,7 +270,7 @@ public final class Agent: Sendable {
 
     /// One line per action run: `action promote (exec) for event 12 failover: ok, 1 attempt, 35ms`.
     static func log(_ outcome: ActionOutcome, to logger: Logger) {
-        var metadata: Logger.Metadata = ["event": .string(outcome.eventID), "action": .string(outcome.action)]
+        var metadata: Logger.Metadata = ["event": .string(String(outcome.eventID)), "action": .string(outcome.action)]
         if let group = outcome.group { metadata["group"] = .string(group) }
         let level: Logger.Level = outcome.result.isSuccess ? .notice : .error
         let attempts = outcome.attempts == 1 ? "1 attempt" : "\(outcome.attempts) attempts"
@@ -287,7 +285,7 @@ public final class Agent: Sendable {
         if let service = event.service { metadata["service"] = .string(service) }
         if let group = event.group { metadata["group"] = .string(group) }
         if let root = event.rootCause { metadata["root_cause"] = .string(root) }
-        if event.kind == "state_change", let service = event.service {
+        if event.kind == .stateChange, let service = event.service {
             let level: Logger.Level = event.to == HealthState.down.rawValue || event.to == HealthState.flapping.rawValue
                 ? .warning : .notice
             let rule = event.rule.map { " (\($0))" } ?? ""
@@ -296,7 +294,7 @@ public final class Agent: Sendable {
             return
         }
         let level: Logger.Level
-        switch GroupEventKind(rawValue: event.kind) {
+        switch event.kind.groupKind {
         case .groupDown?, .failoverSuppressed?, .isolated?, .groupDegraded?: level = .error
         case .failover?, .failback?, .memberRemoved?: level = .warning
         default: level = .notice

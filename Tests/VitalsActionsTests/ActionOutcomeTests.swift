@@ -13,7 +13,7 @@ struct ActionOutcomeTests {
 
     @Test("every result survives a JSON round trip", arguments: results)
     func roundTrip(result: ActionResult) throws {
-        let outcome = ActionOutcome(action: "a", kind: "exec", eventID: "e1", eventKind: "failover", group: "web",
+        let outcome = ActionOutcome(action: "a", kind: "exec", eventID: 1, eventKind: .group(.failover), group: "web",
                                     result: result, attempts: 2, started: Date(timeIntervalSince1970: 1_800_000_000),
                                     finished: Date(timeIntervalSince1970: 1_800_000_001), duration: .milliseconds(1250),
                                     output: ActionOutput(stdout: CapturedText(bytes: Array("hi".utf8), totalBytes: 10)))

@@ -12,7 +12,7 @@ final class TimelineRunner: ActionRunner {
 
     var timeline: [String] { entries.withLock { $0 } }
 
-    func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         entries.withLock { $0.append("start \(action.name)") }
         try? await Task.sleep(for: delay)
         entries.withLock { $0.append("end \(action.name)") }
@@ -23,7 +23,7 @@ final class TimelineRunner: ActionRunner {
 /// Actions named `block-*` wait for the gate (or for cancellation); others return at once.
 struct GatedRunner: ActionRunner {
     let gate: Gate
-    func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         if action.name.hasPrefix("block") { await gate.wait() }
         return .notRun(action, event: event, result: .ok, at: Date())
     }
@@ -31,7 +31,7 @@ struct GatedRunner: ActionRunner {
 
 /// Hangs until cancelled, like an action stuck on a dead NFS mount.
 struct HangingRunner: ActionRunner {
-    func run(_ event: ActionEvent, action: ActionConfig) async -> ActionOutcome {
+    func run(_ event: AgentEvent, action: ActionConfig) async -> ActionOutcome {
         if action.name.hasPrefix("hang") {
             try? await Task.sleep(for: .seconds(3600))
             return .notRun(action, event: event, result: .cancelled, at: Date())
@@ -49,13 +49,13 @@ struct ActionQueueTests {
         let runner = TimelineRunner()
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": runner]), deliver: recorder.deliver)
-        queue.enqueue(sampleEvent(id: "e1"), actions: [logAction("a1"), logAction("a2")])
-        queue.enqueue(sampleEvent(id: "e2"), actions: [logAction("b1")])
-        queue.enqueue(sampleEvent(id: "e3"), actions: [logAction("c1"), logAction("c2")])
+        queue.enqueue(sampleEvent(id: 1), actions: [logAction("a1"), logAction("a2")])
+        queue.enqueue(sampleEvent(id: 2), actions: [logAction("b1")])
+        queue.enqueue(sampleEvent(id: 3), actions: [logAction("c1"), logAction("c2")])
         let outcomes = await recorder.wait(for: 5)
 
         #expect(outcomes.map(\.action) == ["a1", "a2", "b1", "c1", "c2"])
-        #expect(outcomes.map(\.eventID) == ["e1", "e1", "e2", "e3", "e3"])
+        #expect(outcomes.map(\.eventID) == [1, 1, 2, 3, 3])
         #expect(runner.timeline == ["start a1", "end a1", "start a2", "end a2", "start b1", "end b1",
                                     "start c1", "end c1", "start c2", "end c2"])
         #expect(await queue.shutdown(grace: .seconds(1)))
@@ -74,7 +74,7 @@ struct ActionQueueTests {
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: .standard(log: { _ in }), deliver: recorder.deliver)
         for i in 1...3 {
-            queue.enqueue(sampleEvent(id: "e\(i)"), actions: [
+            queue.enqueue(sampleEvent(id: UInt64(i)), actions: [
                 ActionConfig(name: "stop-\(i)", kind: .exec(argv: [script], env: [:])),
                 ActionConfig(name: "start-\(i)", kind: .exec(argv: [script], env: [:])),
             ])
@@ -91,8 +91,8 @@ struct ActionQueueTests {
         let gate = Gate()
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": GatedRunner(gate: gate)]), deliver: recorder.deliver)
-        queue.enqueue(sampleEvent(id: "a1", group: "A"), actions: [logAction("block-a")])
-        queue.enqueue(sampleEvent(id: "b1", group: "B"), actions: [logAction("quick-b")])
+        queue.enqueue(sampleEvent(id: 101, group: "A"), actions: [logAction("block-a")])
+        queue.enqueue(sampleEvent(id: 201, group: "B"), actions: [logAction("quick-b")])
         let first = await recorder.wait(for: 1)
         #expect(first.map(\.action) == ["quick-b"])
         #expect(queue.backlog == ["A": 1])
@@ -108,9 +108,9 @@ struct ActionQueueTests {
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": HangingRunner()]), deliver: recorder.deliver)
         let clock = ContinuousClock()
         let elapsed = clock.measure {
-            queue.enqueue(sampleEvent(id: "a1", group: "A"), actions: [logAction("hang-a"), logAction("after-hang")])
-            queue.enqueue(sampleEvent(id: "a2", group: "A"), actions: [logAction("next-a")])
-            queue.enqueue(sampleEvent(id: "b1", group: "B"), actions: [logAction("quick-b")])
+            queue.enqueue(sampleEvent(id: 101, group: "A"), actions: [logAction("hang-a"), logAction("after-hang")])
+            queue.enqueue(sampleEvent(id: 102, group: "A"), actions: [logAction("next-a")])
+            queue.enqueue(sampleEvent(id: 201, group: "B"), actions: [logAction("quick-b")])
         }
         #expect(elapsed < .milliseconds(500))
         let first = await recorder.wait(for: 1)
@@ -132,12 +132,12 @@ struct ActionQueueTests {
         let runner = TimelineRunner(delay: .milliseconds(200))
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": runner]), deliver: recorder.deliver)
-        queue.enqueue(sampleEvent(id: "e1"), actions: [logAction("slow-1")])
-        queue.enqueue(sampleEvent(id: "e2"), actions: [logAction("slow-2")])
+        queue.enqueue(sampleEvent(id: 1), actions: [logAction("slow-1")])
+        queue.enqueue(sampleEvent(id: 2), actions: [logAction("slow-2")])
         #expect(await queue.shutdown(grace: .seconds(5)))
         #expect(recorder.outcomes.map(\.action) == ["slow-1", "slow-2"])
         #expect(recorder.outcomes.map(\.result) == [.ok, .ok])
-        queue.enqueue(sampleEvent(id: "late"), actions: [logAction("late")])
+        queue.enqueue(sampleEvent(id: 99), actions: [logAction("late")])
         #expect(recorder.outcomes.last?.result == .skipped("agent shutting down"))
     }
 
@@ -145,8 +145,8 @@ struct ActionQueueTests {
     func dryRun() async {
         let runner = TimelineRunner()
         let (queue, stream) = ActionQueue.withOutcomeStream(registry: ActionRunnerRegistry(["log": runner]), dryRun: true)
-        queue.enqueue(sampleEvent(id: "e1"), actions: [logAction("a"), logAction("b")])
-        queue.enqueue(sampleEvent(id: "e2", group: "other"), actions: [logAction("c")])
+        queue.enqueue(sampleEvent(id: 1), actions: [logAction("a"), logAction("b")])
+        queue.enqueue(sampleEvent(id: 2, group: "other"), actions: [logAction("c")])
         #expect(await queue.waitUntilIdle(timeout: .seconds(5)))
         #expect(await queue.shutdown(grace: .seconds(1)))
         var outcomes: [ActionOutcome] = []
@@ -183,9 +183,9 @@ struct ActionQueueTests {
         let runner = TimelineRunner(delay: .zero)
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": runner]), deliver: recorder.deliver)
-        queue.beforeRun = { event in event.id == "stale" ? .skip("superseded by a later decision") : .run }
-        queue.enqueue(sampleEvent(id: "stale"), actions: [logAction("a"), logAction("b")])
-        queue.enqueue(sampleEvent(id: "fresh"), actions: [logAction("c")])
+        queue.beforeRun = { event in event.id == 7 ? .skip("superseded by a later decision") : .run }
+        queue.enqueue(sampleEvent(id: 7), actions: [logAction("a"), logAction("b")])
+        queue.enqueue(sampleEvent(id: 8), actions: [logAction("c")])
         let outcomes = await recorder.wait(for: 3)
         #expect(outcomes.map(\.result) == [.skipped("superseded by a later decision"),
                                            .skipped("superseded by a later decision"), .ok])

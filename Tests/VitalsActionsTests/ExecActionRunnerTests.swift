@@ -29,7 +29,7 @@ struct ExecActionRunnerTests {
         #expect(outcome.attempts == 1)
         #expect(outcome.action == "promote")
         #expect(outcome.kind == "exec")
-        #expect(outcome.eventID == "evt-42")
+        #expect(outcome.eventID == 42)
         #expect(outcome.group == "web")
         #expect(outcome.started == Date(timeIntervalSince1970: 1_900_000_000))
         #expect(outcome.output.stdout?.text == "switched\n")
@@ -49,7 +49,7 @@ struct ExecActionRunnerTests {
             "VITALS_FROM": "web-1",
             "VITALS_TO": "web-2",
             "VITALS_REASON": "web-1 down (status 503); chose web-2",
-            "VITALS_EVENT_ID": "evt-42",
+            "VITALS_EVENT_ID": "42",
             "VITALS_TIME": "2027-01-15T08:00:00.250Z",
             "VITALS_ACTION": "promote",
             "VITALS_ATTEMPT": "1",
@@ -178,7 +178,7 @@ struct LogActionRunnerTests {
         let outcome = await runner.run(event, action: ActionConfig(name: "note", kind: .log))
         #expect(outcome.result == .ok)
         #expect(outcome.kind == "log")
-        #expect(lines.lines == ["action note event evt-42: " + String(decoding: event.json, as: UTF8.self)])
+        #expect(lines.lines == ["action note event 42: " + String(decoding: event.json, as: UTF8.self)])
     }
 }
 

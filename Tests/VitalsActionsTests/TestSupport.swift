@@ -34,11 +34,10 @@ struct Scratch {
 }
 
 /// A failover event as the engine would hand it over.
-func sampleEvent(id: String = "evt-42", group: String? = "web", service: String? = nil, kind: String = "failover") -> ActionEvent {
-    let json = #"{"id":"\#(id)","kind":"\#(kind)","group":"web","from":"web-1","to":"web-2","reason":"web-1 down (status 503); chose web-2"}"#
-    return ActionEvent(id: id, time: Date(timeIntervalSince1970: 1_800_000_000.25), kind: kind, group: group,
-                       service: service, from: "web-1", to: "web-2", reason: "web-1 down (status 503); chose web-2",
-                       json: Array(json.utf8))
+func sampleEvent(id: UInt64 = 42, group: String? = "web", service: String? = nil,
+                 kind: EventKind = .group(.failover)) -> AgentEvent {
+    AgentEvent(id: id, time: Date(timeIntervalSince1970: 1_800_000_000.25), kind: kind, group: group,
+               service: service, from: "web-1", to: "web-2", reason: "web-1 down (status 503); chose web-2")
 }
 
 /// Backoff that records each wait and waits for real (they are milliseconds).

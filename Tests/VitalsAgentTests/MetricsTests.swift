@@ -33,7 +33,7 @@ import VitalsProbe
     }
 
     func outcome(_ action: String, _ result: ActionResult, seconds: Int64, attempts: Int = 1) -> ActionOutcome {
-        ActionOutcome(action: action, kind: "exec", eventID: "5", eventKind: "failover", group: "web",
+        ActionOutcome(action: action, kind: "exec", eventID: 5, eventKind: .group(.failover), group: "web",
                       result: result, attempts: attempts, started: clock.now(), finished: clock.now(),
                       duration: .seconds(seconds))
     }
@@ -189,12 +189,12 @@ import VitalsProbe
     @Test func countsEachEventOnceAndOnlyMoves() {
         let metrics = ProbeMetrics()
         let t = clock.now()
-        metrics.record(event: AgentEvent(id: 1, time: t, kind: "activated", group: "web", reason: ""))
-        metrics.record(event: AgentEvent(id: 2, time: t, kind: "failover", group: "web", reason: ""))
-        metrics.record(event: AgentEvent(id: 2, time: t, kind: "failover", group: "web", reason: ""))
-        metrics.record(event: AgentEvent(id: 3, time: t, kind: "switchover", group: "web", reason: ""))
-        metrics.record(event: AgentEvent(id: 4, time: t, kind: "failback", group: "db", reason: ""))
-        metrics.record(event: AgentEvent(id: 5, time: t, kind: "state_change", service: "web-1", reason: ""))
+        metrics.record(event: AgentEvent(id: 1, time: t, kind: .group(.activated), group: "web", reason: ""))
+        metrics.record(event: AgentEvent(id: 2, time: t, kind: .group(.failover), group: "web", reason: ""))
+        metrics.record(event: AgentEvent(id: 2, time: t, kind: .group(.failover), group: "web", reason: ""))
+        metrics.record(event: AgentEvent(id: 3, time: t, kind: .group(.switchover), group: "web", reason: ""))
+        metrics.record(event: AgentEvent(id: 4, time: t, kind: .group(.failback), group: "db", reason: ""))
+        metrics.record(event: AgentEvent(id: 5, time: t, kind: .stateChange, service: "web-1", reason: ""))
         #expect(metrics.values.failovers == ["web": 2, "db": 1])
     }
 

@@ -81,7 +81,7 @@ import VitalsHTTP
         let ids = events.compactMap { $0["id"] as? Int }
         #expect(ids == Array(1...5))
         state.flush()
-        #expect(published.all.map(\.kind) == kinds, "published in the same order as recorded")
+        #expect(published.all.map(\.kind.rawValue) == kinds, "published in the same order as recorded")
 
         let page = try #require(get(api, "/v1/events?since=3&limit=1"))
         #expect((page["events"] as? [[String: Any]])?.map { $0["id"] as? Int } == [4])
@@ -229,7 +229,7 @@ import VitalsHTTP
         state.decidePending() // the round ends after the reload: nothing is left to decide
         state.flush()
         let new = published.all.dropFirst(before)
-        #expect(new.map(\.kind) == ["state_change", "failover", "config_reloaded"])
+        #expect(new.map(\.kind.rawValue) == ["state_change", "failover", "config_reloaded"])
         #expect(new.map(\.id) == new.map(\.id).sorted())
     }
 

@@ -100,9 +100,7 @@ public final class ProbeMetrics: Sendable {
     }
 
     /// Group event kinds that move traffic.
-    public static let failoverKinds: Set<String> = [
-        GroupEventKind.failover.rawValue, GroupEventKind.failback.rawValue, GroupEventKind.switchover.rawValue,
-    ]
+    public static let failoverKinds: Set<EventKind> = [.group(.failover), .group(.failback), .group(.switchover)]
 
     private struct Inner {
         var values = Values()

@@ -394,7 +394,7 @@ public final class AgentState: Sendable {
                 return (group.name, Balancer(group: group))
             })
             state.config = config
-            let reload = AgentEvent(id: state.nextEventID, time: now, kind: "config_reloaded",
+            let reload = AgentEvent(id: state.nextEventID, time: now, kind: .configReloaded,
                                     reason: "configuration reloaded: \(summary)")
             state.nextEventID += 1
             state.recentEvents.append(contentsOf: [reload])

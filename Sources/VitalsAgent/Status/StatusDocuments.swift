@@ -169,21 +169,6 @@ struct GroupList: Encodable {
     var groups: [GroupStatus]
 }
 
-extension JSONEncoder {
-    /// How Vitals writes JSON everywhere: snake_case keys, sorted, one line,
-    /// times as ISO 8601 in UTC with milliseconds.
-    static func vitals() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(JSONTime.string(date))
-        }
-        return encoder
-    }
-}
-
 enum JSONTime {
     static func string(_ date: Date) -> String {
         ISOTime.format(date)

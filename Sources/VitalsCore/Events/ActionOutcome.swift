@@ -1,6 +1,4 @@
 import Foundation
-import VitalsCore
-import VitalsProcess
 
 /// What one action did for one event: the last attempt's result, how many
 /// attempts it took, and what it printed or answered. Journaled and served
@@ -10,10 +8,10 @@ public struct ActionOutcome: Sendable, Equatable, Codable, CustomStringConvertib
     public var action: String
     /// The runner kind: "exec", "webhook", "log".
     public var kind: String
-    /// `ActionEvent.id` of the event the action ran for.
-    public var eventID: String
-    /// `ActionEvent.kind`.
-    public var eventKind: String
+    /// `AgentEvent.id` of the event the action ran for.
+    public var eventID: UInt64
+    /// `AgentEvent.kind`.
+    public var eventKind: EventKind
     public var group: String?
     public var result: ActionResult
     /// 1 + the retries used; 0 when nothing ran (skipped).
@@ -25,7 +23,7 @@ public struct ActionOutcome: Sendable, Equatable, Codable, CustomStringConvertib
     /// Of the last attempt.
     public var output: ActionOutput
 
-    public init(action: String, kind: String, eventID: String, eventKind: String, group: String?,
+    public init(action: String, kind: String, eventID: UInt64, eventKind: EventKind, group: String?,
                 result: ActionResult, attempts: Int, started: Date, finished: Date, duration: Duration,
                 output: ActionOutput = .init()) {
         self.action = action
@@ -42,7 +40,7 @@ public struct ActionOutcome: Sendable, Equatable, Codable, CustomStringConvertib
     }
 
     /// An outcome for an action that did not run: dry run, shutdown, no runner.
-    public static func notRun(_ action: ActionConfig, event: ActionEvent, result: ActionResult, at time: Date) -> ActionOutcome {
+    public static func notRun(_ action: ActionConfig, event: AgentEvent, result: ActionResult, at time: Date) -> ActionOutcome {
         ActionOutcome(action: action.name, kind: action.kind.name, eventID: event.id, eventKind: event.kind,
                       group: event.group, result: result, attempts: 0, started: time, finished: time, duration: .zero)
     }
@@ -60,8 +58,15 @@ public struct ActionOutcome: Sendable, Equatable, Codable, CustomStringConvertib
         let c = try decoder.container(keyedBy: CodingKeys.self)
         action = try c.decode(String.self, forKey: .action)
         kind = try c.decode(String.self, forKey: .kind)
-        eventID = try c.decode(String.self, forKey: .eventID)
-        eventKind = try c.decode(String.self, forKey: .eventKind)
+        // Journals written before ids were numbers everywhere hold them as text.
+        if let number = try? c.decode(UInt64.self, forKey: .eventID) {
+            eventID = number
+        } else if let number = UInt64(try c.decode(String.self, forKey: .eventID)) {
+            eventID = number
+        } else {
+            throw DecodingError.dataCorruptedError(forKey: .eventID, in: c, debugDescription: "event id is not a number")
+        }
+        eventKind = try c.decode(EventKind.self, forKey: .eventKind)
         group = try c.decodeIfPresent(String.self, forKey: .group)
         result = try c.decode(ActionResult.self, forKey: .result)
         attempts = try c.decode(Int.self, forKey: .attempts)
@@ -211,11 +216,18 @@ public enum ActionFailure: Sendable, Equatable, CustomStringConvertible {
     /// "exit status 3", "killed by signal 9 (SIGKILL)", "HTTP 500".
     public var description: String {
         switch self {
-        case .exitStatus(let code): ChildProcessResult.Termination.exited(code: code).description
-        case .signal(let signal): ChildProcessResult.Termination.signaled(signal: signal).description
+        case .exitStatus(let code): "exit status \(code)"
+        case .signal(let signal): "killed by signal \(signal)" + (Self.signalNames[signal].map { " (\($0))" } ?? "")
         case .httpStatus(let status): "HTTP \(status)"
         }
     }
+
+    /// Linux's numbers for the signals an operator meets, as a process
+    /// supervisor words them ("killed by signal 9 (SIGKILL)").
+    private static let signalNames: [Int32: String] = [
+        1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
+        9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
+    ]
 }
 
 /// What the last attempt printed (exec) or answered (webhook).
@@ -247,17 +259,13 @@ public struct CapturedText: Sendable, Equatable, Codable, CustomStringConvertibl
         truncated = totalBytes > bytes.count
     }
 
-    init(_ output: CapturedOutput) {
-        self.init(bytes: output.bytes, totalBytes: output.totalBytes)
-    }
-
     /// "captured 65536 of 5000000 bytes".
     public var summary: String { "captured \(capturedBytes) of \(totalBytes) bytes" }
     public var description: String { summary }
 }
 
 extension Duration {
-    var millisecondsDouble: Double {
+    public var millisecondsDouble: Double {
         let (s, atto) = components
         return Double(s) * 1000 + Double(atto) / 1e15
     }
