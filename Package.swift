@@ -71,11 +71,18 @@ let package = Package(
             dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
             swiftSettings: swiftSettings
         ),
+        // Remembering: the state directory's lock, the event journal and the
+        // snapshot, written safely. Knows nothing of HTTP or probes.
+        .target(
+            name: "VitalsStore",
+            dependencies: ["VitalsCore"],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
         .target(
             name: "VitalsAgent",
             dependencies: [
-                "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions",
+                "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +107,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals"],
+        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "VitalsStore", "vitals"],
                     swiftSettings: swiftSettings),
     ]
 )

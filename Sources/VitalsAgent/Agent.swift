@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import VitalsActions
 import VitalsCore
+import VitalsStore
 import VitalsHTTP
 import VitalsProbe
 

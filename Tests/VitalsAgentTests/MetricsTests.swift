@@ -4,6 +4,7 @@ import VitalsActions
 import VitalsCore
 import VitalsProbe
 @testable import VitalsAgent
+@testable import VitalsStore
 
 /// `GET /metrics`: counters, the exposition text, and `promtool check metrics`.
 @Suite struct MetricsTests {

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import VitalsAgent
+@testable import VitalsStore
 
 @Suite struct StoreLockTests {
     @Test func theLockCreatesTheDirectoryAndHoldsOurPID() throws {

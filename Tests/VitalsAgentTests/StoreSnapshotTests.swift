@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import VitalsAgent
+@testable import VitalsStore
 import VitalsCore
 
 @Suite struct StoreSnapshotTests {

@@ -5,6 +5,7 @@ import Foundation
 import Synchronization
 import Testing
 import VitalsAgent
+@testable import VitalsStore
 import VitalsCore
 
 /// A disk that fails the way a full or read-only file system does, on

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import VitalsAgent
+@testable import VitalsStore
 import VitalsCore
 
 /// `kill -9` in the middle of a burst of appends: every record the journal

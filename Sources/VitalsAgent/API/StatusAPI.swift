@@ -1,5 +1,6 @@
 import Foundation
 import VitalsCore
+import VitalsStore
 import VitalsHTTP
 
 /// The agent's HTTP API: status documents for operators, load balancers and

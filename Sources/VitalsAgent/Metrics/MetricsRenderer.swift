@@ -1,5 +1,6 @@
 import Foundation
 import VitalsCore
+import VitalsStore
 import VitalsProbe
 
 /// `GET /metrics`: the agent in the Prometheus text exposition format

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import VitalsActions
 import VitalsCore
+import VitalsStore
 
 /// The one owner of the agent's state: service health and group decisions.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import VitalsCore
+import VitalsStore
 
 // The JSON the status API serves. Field names are part of the API: they are
 // documented in the README and only ever gain siblings.

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VitalsCore
+import VitalsStore
 import VitalsHTTP
 
 /// Renders the status documents from the agent's state, once per change, and

@@ -1,5 +1,4 @@
 import Foundation
-import VitalsActions
 import VitalsCore
 
 /// What the journal holds: a decision (an event), or the outcome of one of
@@ -15,33 +14,6 @@ public struct JournalEntry: JournalRecord, Equatable {
 
     public static func result(_ outcome: ActionOutcome, event id: UInt64) -> JournalEntry {
         JournalEntry(sequence: id, event: nil, action: outcome)
-    }
-}
-
-/// What must survive a restart besides the journal.
-public struct AgentSnapshot: Codable, Sendable, Equatable {
-    public struct Maintenance: Codable, Sendable, Equatable {
-        public var reason: String
-        public var until: Date?
-    }
-
-    public var savedAt: Date
-    /// Each group's engine state: active member, hold, recent moves.
-    public var groups: [String: GroupEngine.Persisted]
-    /// Services an operator put in maintenance.
-    public var maintenance: [String: Maintenance]
-    /// The last completed run of each heartbeat service.
-    public var lastBeats: [String: Date]
-    /// Each service's state when the snapshot was taken.
-    public var lastKnown: [String: ServiceView]
-
-    public init(savedAt: Date, groups: [String: GroupEngine.Persisted] = [:], maintenance: [String: Maintenance] = [:],
-                lastBeats: [String: Date] = [:], lastKnown: [String: ServiceView] = [:]) {
-        self.savedAt = savedAt
-        self.groups = groups
-        self.maintenance = maintenance
-        self.lastBeats = lastBeats
-        self.lastKnown = lastKnown
     }
 }
 
