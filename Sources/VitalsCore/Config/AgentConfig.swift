@@ -1,0 +1,93 @@
+import Foundation
+
+/// `agent:` — how the agent itself runs.
+public struct AgentSettings: Sendable, Equatable {
+    /// Addresses the status API listens on. Default `127.0.0.1:9310`.
+    public var listen: [ListenAddress]
+    /// Where snapshots, the event journal and the token live. Default `./.vitals`.
+    public var stateDir: String
+    /// Bearer token for write endpoints; created (mode 0600) when absent.
+    /// Default `<state_dir>/token`.
+    public var tokenFile: String
+    public var logLevel: LogLevel
+    /// Whether heartbeats may be sent with GET (for tools that can only GET).
+    public var allowGetHeartbeats: Bool
+    /// `isolation:` — when the agent assumes it is the one cut off and holds
+    /// every automatic failover.
+    public var isolation: IsolationSettings
+
+    public init(listen: [ListenAddress] = [.init(host: "127.0.0.1", port: 9310)],
+                stateDir: String = "./.vitals", tokenFile: String? = nil,
+                logLevel: LogLevel = .info, allowGetHeartbeats: Bool = false,
+                isolation: IsolationSettings = .init()) {
+        self.listen = listen
+        self.stateDir = stateDir
+        self.tokenFile = tokenFile ?? (stateDir as NSString).appendingPathComponent("token")
+        self.logLevel = logLevel
+        self.allowGetHeartbeats = allowGetHeartbeats
+        self.isolation = isolation
+    }
+}
+
+/// `agent.isolation: { enabled: true, share: 50%, window: 5s, witness: gateway }` —
+/// the isolation guard (`IsolationGuard`). The agent holds every automatic
+/// failover while it believes it is the one cut off: when at least `share` of
+/// the probed services (and never fewer than two) go from serving to down or
+/// flapping within `window`, or when the `witness` service is down or flapping.
+public struct IsolationSettings: Sendable, Equatable {
+    /// Whether the guard judges at all. Default true.
+    public var enabled: Bool
+    /// Fraction of the probed services (0 < share <= 1) that must fail together.
+    /// Default 0.5 (50%).
+    public var share: Double
+    /// How close together those failures must be: "one probe round". Default 5s.
+    public var window: Duration
+    /// A service (usually the gateway or a peer) that only fails when this
+    /// agent is cut off. Default none.
+    public var witness: String?
+
+    public init(enabled: Bool = true, share: Double = 0.5, window: Duration = .seconds(5), witness: String? = nil) {
+        self.enabled = enabled
+        self.share = share
+        self.window = window
+        self.witness = witness
+    }
+}
+
+public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// `host:port`, with IPv6 hosts in brackets: `[::1]:9310`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public var isIPv6: Bool { host.contains(":") }
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Parses `127.0.0.1:9310`, `[::1]:9310`, `0.0.0.0:80`. Returns nil when malformed.
+    public static func parse(_ text: String) -> ListenAddress? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = UInt16(portText) else { return nil }
+        return ListenAddress(host: String(host), port: port)
+    }
+}

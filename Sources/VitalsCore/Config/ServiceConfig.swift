@@ -1,0 +1,270 @@
+import Foundation
+
+/// How often and how strictly a service is probed: `defaults:`, overridable per service.
+public struct ProbeTiming: Sendable, Equatable {
+    /// Time between probes while the state is settled. Default 1s.
+    public var interval: Duration
+    /// Hard bound on one whole probe. Default 500ms.
+    public var timeout: Duration
+    /// Consecutive successes to go up. Default 2.
+    public var rise: Int
+    /// Consecutive failures to go down. Default 3.
+    public var fall: Int
+    /// Random spread added to each probe's start, at most this much. Default 100ms.
+    public var jitter: Duration
+    /// Probe interval while a state change is being confirmed (HAProxy's fastinter).
+    /// Default: the interval.
+    public var fastInterval: Duration?
+    /// Failures during this period after start do not count (startup probes). Default 0.
+    public var startPeriod: Duration
+    /// "N failures within the last M probes" also takes the service down.
+    public var fallWindow: FallWindow?
+    /// More than `changes` state changes within `window` marks a service flapping.
+    public var flapping: FlapPolicy
+
+    public init(interval: Duration = .seconds(1), timeout: Duration = .milliseconds(500),
+                rise: Int = 2, fall: Int = 3, jitter: Duration = .milliseconds(100),
+                fastInterval: Duration? = nil, startPeriod: Duration = .zero,
+                fallWindow: FallWindow? = nil, flapping: FlapPolicy = .init()) {
+        self.interval = interval
+        self.timeout = timeout
+        self.rise = rise
+        self.fall = fall
+        self.jitter = jitter
+        self.fastInterval = fastInterval
+        self.startPeriod = startPeriod
+        self.fallWindow = fallWindow
+        self.flapping = flapping
+    }
+
+    /// The interval used while confirming a change.
+    public var effectiveFastInterval: Duration { fastInterval ?? interval }
+}
+
+/// `fall_window: { failures: 3, probes: 5 }` — down after 3 failures within the last 5 probes.
+public struct FallWindow: Sendable, Equatable {
+    public var failures: Int
+    public var probes: Int
+    public init(failures: Int, probes: Int) {
+        self.failures = failures
+        self.probes = probes
+    }
+}
+
+/// `flapping: { changes: 5, window: 2m, settle: 2m }`.
+public struct FlapPolicy: Sendable, Equatable {
+    /// More than this many state changes within `window` is flapping. 0 disables detection.
+    public var changes: Int
+    public var window: Duration
+    /// A flapping service must hold one state this long to be trusted again.
+    public var settle: Duration
+    public init(changes: Int = 5, window: Duration = .seconds(120), settle: Duration = .seconds(120)) {
+        self.changes = changes
+        self.window = window
+        self.settle = settle
+    }
+}
+
+/// One entry under `services:`.
+public struct ServiceConfig: Sendable, Equatable {
+    public var name: String
+    public var check: Check
+    public var timing: ProbeTiming
+    public var dependsOn: [String]
+    /// `address:` — where clients reach the service (`host:port`), shown by
+    /// `/active` and `/pick`. Default: derived from the check at init
+    /// (`Check.derivedAddress`): an http URL's host and port (80/443 when the
+    /// URL has none), a tcp check's host and port; exec and heartbeat services
+    /// have none unless one is written. Changing `check` later does not
+    /// re-derive it.
+    public var address: ListenAddress?
+
+    public init(name: String, check: Check, timing: ProbeTiming = .init(), dependsOn: [String] = [],
+                address: ListenAddress? = nil) {
+        self.name = name
+        self.check = check
+        self.timing = timing
+        self.dependsOn = dependsOn
+        self.address = address ?? check.derivedAddress
+    }
+}
+
+/// Exactly one check kind per service.
+public enum Check: Sendable, Equatable {
+    case http(HTTPCheck)
+    case tcp(TCPCheck)
+    case exec(ExecCheck)
+    case heartbeat(HeartbeatCheck)
+
+    public var kind: String {
+        switch self {
+        case .http: "http"
+        case .tcp: "tcp"
+        case .exec: "exec"
+        case .heartbeat: "heartbeat"
+        }
+    }
+
+    /// The address a service is reached at when its config names none: an
+    /// http URL's host and port (80 for http, 443 for https when the URL has
+    /// no port), a tcp check's host and port. Exec and heartbeat checks name
+    /// no address: nil.
+    public var derivedAddress: ListenAddress? {
+        switch self {
+        case .http(let http):
+            guard let components = URLComponents(string: http.url),
+                  let scheme = components.scheme?.lowercased(),
+                  var host = components.host, !host.isEmpty else { return nil }
+            // Some Foundation versions keep the brackets of an IPv6 literal.
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            let port: Int
+            switch (components.port, scheme) {
+            case (let explicit?, _): port = explicit
+            case (nil, "https"): port = 443
+            case (nil, _): port = 80
+            }
+            guard let port16 = UInt16(exactly: port), port16 > 0 else { return nil }
+            return ListenAddress(host: host, port: port16)
+        case .tcp(let tcp):
+            return ListenAddress(host: tcp.host, port: tcp.port)
+        case .exec, .heartbeat:
+            return nil
+        }
+    }
+}
+
+/// `http:` — a request whose response must meet every condition.
+public struct HTTPCheck: Sendable, Equatable {
+    public var url: String
+    public var method: String
+    public var headers: [HTTPHeaderField]
+    /// Accepted status codes; default 200-299.
+    public var status: [StatusRange]
+    public var bodyContains: String?
+    public var bodyRegex: String?
+    /// JSON fields that must equal a value, by dotted path (`checks.db.state`).
+    public var json: [JSONExpectation]
+    /// Over it: failure.
+    public var maxLatency: Duration?
+    /// Over it: degraded.
+    public var slowLatency: Duration?
+    public var tlsVerify: Bool
+    /// Degraded when the served certificate expires in fewer days.
+    public var certMinDays: Int?
+    public var followRedirects: Bool
+    /// How much of the body is read for body and JSON conditions. Default 64 KiB.
+    public var maxBodyBytes: Int
+
+    public init(url: String, method: String = "GET", headers: [HTTPHeaderField] = [],
+                status: [StatusRange] = [StatusRange(200, 299)], bodyContains: String? = nil,
+                bodyRegex: String? = nil, json: [JSONExpectation] = [], maxLatency: Duration? = nil,
+                slowLatency: Duration? = nil, tlsVerify: Bool = true, certMinDays: Int? = nil,
+                followRedirects: Bool = false, maxBodyBytes: Int = 65_536) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.status = status
+        self.bodyContains = bodyContains
+        self.bodyRegex = bodyRegex
+        self.json = json
+        self.maxLatency = maxLatency
+        self.slowLatency = slowLatency
+        self.tlsVerify = tlsVerify
+        self.certMinDays = certMinDays
+        self.followRedirects = followRedirects
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+public struct HTTPHeaderField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// `200`, or `200-299`. Rendered the way it is written.
+public struct StatusRange: Sendable, Equatable, CustomStringConvertible {
+    public var lower: Int
+    public var upper: Int
+    public init(_ lower: Int, _ upper: Int) {
+        self.lower = lower
+        self.upper = upper
+    }
+    public init(_ code: Int) { self.init(code, code) }
+    public func contains(_ code: Int) -> Bool { code >= lower && code <= upper }
+    public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
+
+    /// Parses `200` or `200-299`, codes 100...599.
+    public static func parse(_ text: String) -> StatusRange? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let codes = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard codes.count == parts.count, codes.allSatisfy({ (100...599).contains($0) }) else { return nil }
+        switch codes.count {
+        case 1: return StatusRange(codes[0])
+        case 2 where codes[0] <= codes[1]: return StatusRange(codes[0], codes[1])
+        default: return nil
+        }
+    }
+}
+
+/// A JSON field that must equal a value: `json: { status: UP }`.
+public struct JSONExpectation: Sendable, Equatable {
+    /// Dotted path from the document root: `checks.db.state`.
+    public var path: String
+    public var expected: JSONScalar
+    public init(path: String, expected: JSONScalar) {
+        self.path = path
+        self.expected = expected
+    }
+}
+
+/// A scalar a JSON field is compared with. YAML `UP` is a string, `true` a bool, `3` a number.
+public enum JSONScalar: Sendable, Equatable, CustomStringConvertible {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    public var description: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+        case .bool(let b): b ? "true" : "false"
+        case .null: "null"
+        }
+    }
+}
+
+/// `tcp:` — a connection that must open within the timeout.
+public struct TCPCheck: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// `exec:` — a Nagios-compatible plugin: exit 0 ok, 1 warning (degraded), 2 critical (down), 3 unknown.
+public struct ExecCheck: Sendable, Equatable {
+    /// The program and its arguments. No shell is involved.
+    public var argv: [String]
+    public var env: [String: String]
+    public init(argv: [String], env: [String: String] = [:]) {
+        self.argv = argv
+        self.env = env
+    }
+}
+
+/// `heartbeat:` — the service pushes beats; a missed deadline (every + grace) marks it down.
+public struct HeartbeatCheck: Sendable, Equatable {
+    public var every: Duration
+    public var grace: Duration
+    public init(every: Duration, grace: Duration = .zero) {
+        self.every = every
+        self.grace = grace
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+extension GroupEngine {
+    // MARK: Operator commands
+
+    /// Pauses automatic decisions (Patroni's maintenance mode): one `held`
+    /// event. Holding an already operator-held group only updates the reason;
+    /// holding a group the failover limit holds turns it into an operator hold.
+    public mutating func hold(reason: String, at now: Date) -> [GroupEvent] {
+        let text = reason.isEmpty ? "held by operator" : reason
+        if let current = hold, current.cause == .operatorRequest {
+            hold?.reason = text
+            return []
+        }
+        hold = GroupHold(cause: .operatorRequest, reason: text, since: now)
+        pending = nil
+        nextWakeup = nil
+        return [emit(.held, reason: text, snap: snapshot, at: now)]
+    }
+
+    /// Resumes automatic decisions: one `released` event, then whatever the
+    /// current states call for, decided at once. Releasing a hold set by the
+    /// failover limit also forgets the counted moves (a fresh budget; the
+    /// cooldown still counts from the last move). Not held: nothing.
+    public mutating func release(at now: Date) -> [GroupEvent] {
+        guard let old = hold else { return [] }
+        hold = nil
+        switch old.cause {
+        case .failoverLimit: recentMoves.removeAll()
+        case .operatorRequest: break
+        }
+        let released = emit(.released, reason: "released by operator (held since \(Self.stamp(old.since)): \(old.reason))",
+                            snap: snapshot, at: now)
+        return [released] + evaluate(at: now)
+    }
+
+    /// The isolation guard believes the agent is cut off: one `isolated`
+    /// event, then no automatic decision until `endIsolation`. Repeating it
+    /// only updates the reason.
+    public mutating func isolate(reason: String, at now: Date) -> [GroupEvent] {
+        if isolationReason != nil {
+            isolationReason = reason
+            return []
+        }
+        isolationReason = reason
+        pending = nil
+        nextWakeup = nil
+        return [emit(.isolated, reason: reason, snap: snapshot, at: now)]
+    }
+
+    /// The isolation is over: one `isolation_ended` event, then whatever the
+    /// states last seen call for. Feed the current states with `update` first
+    /// (while isolated it only records them). Not isolated: nothing.
+    public mutating func endIsolation(reason: String, at now: Date) -> [GroupEvent] {
+        guard isolationReason != nil else { return [] }
+        isolationReason = nil
+        let ended = emit(.isolationEnded, reason: reason, snap: snapshot, at: now)
+        return [ended] + evaluate(at: now)
+    }
+
+    /// A planned move to `member` (active-passive only), allowed while held or
+    /// isolated: an operator is in charge. Refused when `member` is not a
+    /// member, is already active, does not serve, is blocked by a dependency,
+    /// or the group has not made its first choice. Not counted toward
+    /// `max_failovers` and not deferred by the cooldown; while `member` stays
+    /// active, automatic failback leaves it there.
+    public mutating func switchover(to member: String, at now: Date) -> Result<[GroupEvent], SwitchoverRefusal> {
+        guard isActivePassive else { return .failure(.notActivePassive(group: group.name)) }
+        guard group.members.contains(member) else {
+            return .failure(.notAMember(member: member, group: group.name))
+        }
+        guard !isStarting else { return .failure(.starting(group: group.name)) }
+        guard active.first != member else { return .failure(.alreadyActive(member: member)) }
+        let snap = snapshot
+        if let root = snap.rootCause(member) {
+            return .failure(.blocked(member: member, rootCause: root, rootState: snap.state(root)))
+        }
+        let state = snap.state(member)
+        guard state.isServing else {
+            return .failure(.notServing(member: member, state: state, reason: views[member]?.reason ?? ""))
+        }
+        let from = active.first
+        if let from { lastActive = from }
+        active = [member]
+        switchoverPin = member
+        pending = nil
+        let origin = from.map { "from \($0) " } ?? ""
+        let reason = "operator switchover \(origin)to \(member) (\(member) \(snap.condition(member)))"
+        return .success([emit(.switchover, from: from, to: member, reason: reason, snap: snap, at: now)])
+    }
+}
