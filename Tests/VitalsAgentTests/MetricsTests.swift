@@ -10,7 +10,7 @@ import VitalsProbe
 @Suite struct MetricsTests {
     let clock = ManualClock()
 
-    func makeState(_ metrics: ProbeMetrics) -> AgentState {
+    func makeState(_ metrics: ProbeMetrics) -> StateOwner {
         let fast = ProbeTiming(rise: 1, fall: 1, flapping: FlapPolicy(changes: 0))
         let config = VitalsConfig(
             services: [
@@ -21,12 +21,12 @@ import VitalsProbe
             groups: [GroupConfig(name: "web", mode: .activePassive(failback: .manual, failbackDelay: .seconds(10)),
                                  members: ["web-1", "web-2"], cooldown: .zero)])
         // As the agent wires it: every published event reaches the metrics.
-        return AgentState(config: config, configPath: "t.yaml", clock: clock) { events in
+        return StateOwner(config: config, configPath: "t.yaml", clock: clock) { events in
             for event in events { metrics.record(event: event) }
         }
     }
 
-    func probe(_ state: AgentState, _ metrics: ProbeMetrics, _ service: String, _ outcome: ProbeOutcome,
+    func probe(_ state: StateOwner, _ metrics: ProbeMetrics, _ service: String, _ outcome: ProbeOutcome,
                _ reason: String = "", latency: Duration?) {
         let result = ProbeResult(time: clock.now(), latency: latency, outcome: outcome, reason: reason)
         state.record(result, for: service)
@@ -46,7 +46,7 @@ import VitalsProbe
         probe(state, metrics, "web-1", .ok, latency: .milliseconds(3))
         probe(state, metrics, "web-2", .ok, latency: .milliseconds(30))
         clock.advance(by: .seconds(1))
-        _ = state.beat(.success, for: "backup")
+        _ = try? state.apply(.heartbeat(.success, service: "backup"))
         probe(state, metrics, "web-1", .failed, "timeout after 2s", latency: .seconds(2))
         probe(state, metrics, "web-1", .failed, "status 503, expected 200-299", latency: .milliseconds(20))
         state.flush()
@@ -61,7 +61,7 @@ import VitalsProbe
         scheduler.overruns = 2
         scheduler.lateness = LatenessSummary(samples: 4, p50: .milliseconds(1), p99: .milliseconds(12), max: .milliseconds(40))
         let store = StoreHealth.Report(failing: [], lastError: nil, pendingRecords: 0, droppedRecords: 7, writeErrors: 4)
-        return MetricsRenderer.render(snapshot: state.snapshot(), metrics: metrics, scheduler: scheduler,
+        return MetricsRenderer.render(view: state.view, metrics: metrics, scheduler: scheduler,
                                       store: store, openConnections: 3, now: clock.now())
     }
 
@@ -139,7 +139,7 @@ import VitalsProbe
     @Test func omitsFamiliesWithoutASource() {
         let metrics = ProbeMetrics()
         let state = makeState(metrics)
-        let text = MetricsRenderer.render(snapshot: state.snapshot(), metrics: metrics, scheduler: nil, store: nil,
+        let text = MetricsRenderer.render(view: state.view, metrics: metrics, scheduler: nil, store: nil,
                                           openConnections: nil, now: clock.now())
         #expect(!text.contains("vitals_probes_in_flight"))
         #expect(!text.contains("vitals_journal_"))

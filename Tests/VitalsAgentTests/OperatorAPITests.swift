@@ -9,7 +9,7 @@ import VitalsHTTP
     let clock = ManualClock()
     let auth: HTTPHeaders = ["Authorization": "Bearer t0ken"]
 
-    func makeAPI() -> (StatusAPI, AgentState, Transitions) {
+    func makeAPI() -> (StatusAPI, StateOwner, Transitions) {
         let fast = ProbeTiming(rise: 1, fall: 1, flapping: FlapPolicy(changes: 0))
         let config = VitalsConfig(
             services: [
@@ -19,8 +19,8 @@ import VitalsHTTP
             groups: [GroupConfig(name: "web", mode: .activePassive(failback: .manual, failbackDelay: .seconds(10)),
                                  members: ["web-1", "web-2"], cooldown: .zero)])
         let events = Transitions()
-        let state = AgentState(config: config, configPath: "t.yaml", clock: clock) { events.append(contentsOf: $0) }
-        let api = StatusAPI(state: state, view: StatusView(state: state, clock: clock), token: BearerToken("t0ken"),
+        let state = StateOwner(config: config, configPath: "t.yaml", clock: clock) { events.append(contentsOf: $0) }
+        let api = StatusAPI(owner: state, view: StatusView(owner: state, clock: clock), token: BearerToken("t0ken"),
                             allowGetHeartbeats: false, clock: clock)
         return (api, state, events)
     }
@@ -36,12 +36,12 @@ import VitalsHTTP
         return try? JSONSerialization.jsonObject(with: Data(response.body.bytes)) as? [String: Any]
     }
 
-    func probe(_ state: AgentState, _ service: String, ok: Bool) {
+    func probe(_ state: StateOwner, _ service: String, ok: Bool) {
         state.record(result(ok: ok), for: service)
     }
 
     /// A result as the probe loop records it: the groups decide at the end of the round.
-    func probeMidRound(_ state: AgentState, _ service: String, ok: Bool) {
+    func probeMidRound(_ state: StateOwner, _ service: String, ok: Bool) {
         state.record(result(ok: ok), for: service, deciding: false)
     }
 
@@ -52,7 +52,7 @@ import VitalsHTTP
 
     /// Both members up, web-1 active, every event published; then a second
     /// passes. Returns how many events were published by then.
-    func bothUpThenASecondLater(_ state: AgentState, _ published: Transitions) -> Int {
+    func bothUpThenASecondLater(_ state: StateOwner, _ published: Transitions) -> Int {
         probe(state, "web-1", ok: true)
         probe(state, "web-2", ok: true)
         state.flush()
@@ -225,7 +225,7 @@ import VitalsHTTP
         let (_, state, published) = makeAPI()
         let before = bothUpThenASecondLater(state, published)
         probeMidRound(state, "web-1", ok: false)
-        state.reload(state.config)
+        try state.apply(.reload(state.view.config))
         state.decidePending() // the round ends after the reload: nothing is left to decide
         state.flush()
         let new = published.all.dropFirst(before)
@@ -240,16 +240,19 @@ import VitalsHTTP
         let (_, state, published) = makeAPI()
         let before = bothUpThenASecondLater(state, published)
         probeMidRound(state, "web-2", ok: false)
-        switch state.switchover(group: "web", to: "web-2") {
-        case .failure(.refused(let why)): #expect(why.contains("web-2"), "\(why)")
-        case let other: Issue.record("a switchover to a member recorded down was not refused: \(other)")
+        do {
+            let events = try state.apply(.switchover(group: "web", to: "web-2"))
+            Issue.record("a switchover to a member recorded down was not refused: \(events)")
+        } catch {
+            guard case .refused(let why) = error else { throw error }
+            #expect(why.contains("web-2"), "\(why)")
         }
         state.flush()
         #expect(published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" } == ["state_change web-2"])
 
         probeMidRound(state, "web-2", ok: true)
-        let answer = try state.setMaintenance(true, for: "web-1", reason: "patching").get()
-        #expect(answer?.service == "web-1", "the command's own event: \(String(describing: answer))")
+        let answer = try state.apply(.maintenance(service: "web-1", on: true, reason: "patching"))
+        #expect(answer.first?.service == "web-1", "the command's own event: \(answer)")
         state.decidePending()
         state.flush()
         let kinds = published.all.dropFirst(before + 1).map { "\($0.kind) \($0.service ?? $0.group ?? "")" }

@@ -25,13 +25,13 @@ import VitalsHTTP
                                  members: ["web-1", "web-2"])])
     }
 
-    func makeAPI(allowGet: Bool = false) -> (StatusAPI, AgentState, Transitions) {
+    func makeAPI(allowGet: Bool = false) -> (StatusAPI, StateOwner, Transitions) {
         let transitions = Transitions()
-        let state = AgentState(config: config(allowGet: allowGet), configPath: "test.yaml", clock: clock) {
+        let state = StateOwner(config: config(allowGet: allowGet), configPath: "test.yaml", clock: clock) {
             transitions.append(contentsOf: $0)
         }
-        let view = StatusView(state: state, clock: clock)
-        return (StatusAPI(state: state, view: view, token: token, allowGetHeartbeats: allowGet, clock: clock),
+        let view = StatusView(owner: state, clock: clock)
+        return (StatusAPI(owner: state, view: view, token: token, allowGetHeartbeats: allowGet, clock: clock),
                 state, transitions)
     }
 
@@ -152,7 +152,7 @@ import VitalsHTTP
         #expect(transitions.all.map(\.to) == ["up"])
 
         #expect(get(api, "/v1/heartbeat/backup/start", method: .post, headers: auth).0 == 200)
-        if case .heartbeat(let tracker)? = state.health(of: "backup") {
+        if case .heartbeat(let tracker)? = state.view.core.entry("backup")?.health {
             #expect(tracker.runningSince == clock.now())
         } else {
             Issue.record("backup is not a heartbeat service")
@@ -221,8 +221,8 @@ import VitalsHTTP
         let config = VitalsConfig(services: [
             ServiceConfig(name: "a", check: .tcp(TCPCheck(host: "127.0.0.1", port: 1)), timing: ProbeTiming(rise: 1, fall: 1)),
         ])
-        let state = AgentState(config: config, configPath: "x", clock: clock) { _ in }
-        let view = StatusView(state: state, clock: clock, refreshInterval: .milliseconds(250))
+        let state = StateOwner(config: config, configPath: "x", clock: clock, refreshInterval: .milliseconds(250)) { _ in }
+        let view = StatusView(owner: state, clock: clock)
         let first = view.body(.status)
         #expect(first != nil)
         #expect(view.body(.status) === first, "an unchanged state serves the cached bytes")
@@ -237,6 +237,7 @@ import VitalsHTTP
         state.record(ProbeResult(time: clock.now(), latency: .milliseconds(7), outcome: .ok), for: "a")
         #expect(view.body(.status) === afterTransition)
         clock.advance(by: .milliseconds(250))
+        state.tick() // the agent's ticker, every 250 ms
         let refreshed = view.body(.status)
         #expect(refreshed !== afterTransition)
         #expect(refreshed?.description.contains(#""latency_ms":7"#) == true)

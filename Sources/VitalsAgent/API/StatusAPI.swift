@@ -6,25 +6,26 @@ import VitalsHTTP
 /// The agent's HTTP API: status documents for operators, load balancers and
 /// scripts, and the token-protected write endpoints (heartbeats).
 ///
-/// Reads serve bytes that `StatusView` rendered once per change; writes go
-/// to `AgentState`, the one owner of state. Every error is a JSON document
+/// Reads serve bytes that `StatusView` rendered from the last published
+/// view, and never wait for a decision; writes are inputs to `StateOwner`,
+/// the one owner of state. Every error is a JSON document
 /// with a message.
 public struct StatusAPI: HTTPHandler {
-    private let state: AgentState
+    private let owner: StateOwner
     private let view: StatusView
     private let token: BearerToken
     private let allowGetHeartbeats: Bool
     private let clock: any VitalsClock
     private let storeHealth: StoreHealth?
-    private let reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)?
+    private let reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)?
     /// Renders `/metrics` (Prometheus text), when the agent provides it.
     private let metrics: (@Sendable () -> String)?
 
-    public init(state: AgentState, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
+    public init(owner: StateOwner, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
                 clock: any VitalsClock, storeHealth: StoreHealth? = nil,
-                reload: (@Sendable () -> Result<AgentState.ReloadSummary, ConfigFile.Failure>)? = nil,
+                reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)? = nil,
                 metrics: (@Sendable () -> String)? = nil) {
-        self.state = state
+        self.owner = owner
         self.view = view
         self.token = token
         self.allowGetHeartbeats = allowGetHeartbeats
@@ -77,7 +78,7 @@ public struct StatusAPI: HTTPHandler {
             return read(request) { document(.explain(path[1]), missing: "no such service: \(path[1])") }
         case ("services", 3) where path[2] == "badge.svg":
             return read(request) {
-                guard let health = state.health(of: path[1]) else {
+                guard let health = owner.view.core.entry(path[1])?.health else {
                     return .error(status: .notFound, message: "no such service: \(path[1])")
                 }
                 return HTTPResponse(status: .ok,
@@ -180,7 +181,7 @@ public struct StatusAPI: HTTPHandler {
     }
 
     private func up(_ name: String, strict: Bool) -> HTTPResponse {
-        guard let health = state.health(of: name) else {
+        guard let health = owner.view.core.entry(name)?.health else {
             return .error(status: .notFound, message: "no such service: \(name)")
         }
         let serving = strict ? health.state == .up : health.state.isServing
@@ -202,7 +203,7 @@ public struct StatusAPI: HTTPHandler {
             }
             limit = value
         }
-        let page = state.events(since: since, limit: limit)
+        let page = owner.view.core.recentEvents.after(since, limit: limit)
         return .json(body: view.encode(EventList(events: page, lastId: page.last?.id ?? since)))
     }
 
@@ -214,7 +215,7 @@ public struct StatusAPI: HTTPHandler {
     }
 
     private func active(group: String) -> HTTPResponse {
-        guard let (mode, members) = state.active(group: group) else {
+        guard let (mode, members) = owner.active(group: group) else {
             return .error(status: .notFound, message: "no such group: \(group)")
         }
         struct Answer: Encodable {
@@ -232,7 +233,7 @@ public struct StatusAPI: HTTPHandler {
 
     private func pick(group: String, _ request: HTTPRequest) -> HTTPResponse {
         let key = request.queryValue("key").flatMap { $0.isEmpty ? nil : $0 } ?? request.remoteAddress?.host
-        switch state.pick(group: group, key: key) {
+        switch owner.pick(group: group, key: key) {
         case .unknownGroup:
             return .error(status: .notFound, message: "no such group: \(group)")
         case .noneServing(let why):
@@ -253,10 +254,10 @@ public struct StatusAPI: HTTPHandler {
     /// For load balancers that health-check backends over HTTP: 200 while
     /// `member` is active in `group`, 503 otherwise.
     private func memberActive(group: String, member: String) -> HTTPResponse {
-        guard let (_, members) = state.active(group: group) else {
+        guard let (_, members) = owner.active(group: group) else {
             return .error(status: .notFound, message: "no such group: \(group)")
         }
-        guard state.config.group(named: group)?.members.contains(member) == true else {
+        guard owner.view.config.group(named: group)?.members.contains(member) == true else {
             return .error(status: .notFound, message: "no such member of group \(group): \(member)")
         }
         let isActive = members.contains { $0.member == member }
@@ -287,21 +288,21 @@ public struct StatusAPI: HTTPHandler {
         return body(arguments)
     }
 
-    private func commandResult(_ result: Result<[AgentEvent], AgentState.CommandRefusal>,
-                               subject: String) -> HTTPResponse {
-        switch result {
-        case .success(let events):
+    /// Applies an operator command and answers with the events it caused.
+    private func perform(_ input: AgentInput, subject: String) -> HTTPResponse {
+        do {
+            let events = try owner.apply(input)
             struct Answer: Encodable {
                 var subject: String
                 var events: [AgentEvent]
             }
             return .json(body: view.encode(Answer(subject: subject, events: events)))
-        case .failure(let refusal):
-            switch refusal {
+        } catch {
+            switch error {
             case .unknownGroup, .unknownService:
-                return .error(status: .notFound, message: refusal.description)
-            case .refused:
-                return .error(status: .conflict, message: refusal.description)
+                return .error(status: .notFound, message: error.description)
+            case .refused, .notAHeartbeatService, .actionsNotRun:
+                return .error(status: .conflict, message: error.description)
             }
         }
     }
@@ -312,12 +313,11 @@ public struct StatusAPI: HTTPHandler {
             guard let target = arguments["to"] ?? arguments["member"], !target.isEmpty else {
                 return .error(status: .badRequest, message: "switchover needs a target member: {\"to\": \"web-2\"}")
             }
-            return commandResult(state.switchover(group: group, to: target), subject: group)
+            return perform(.switchover(group: group, to: target), subject: group)
         case "hold":
-            return commandResult(state.hold(group: group, reason: arguments["reason"] ?? "held by an operator"),
-                                 subject: group)
+            return perform(.hold(group: group, reason: arguments["reason"] ?? "held by an operator"), subject: group)
         default:
-            return commandResult(state.release(group: group), subject: group)
+            return perform(.release(group: group), subject: group)
         }
     }
 
@@ -337,8 +337,7 @@ public struct StatusAPI: HTTPHandler {
             until = date
         }
         let reason = arguments["reason"] ?? (on ? "maintenance by an operator" : "ready again")
-        let result = state.setMaintenance(on, for: service, reason: reason, until: until)
-        return commandResult(result.map { $0.map { [$0] } ?? [] }, subject: service)
+        return perform(.maintenance(service: service, on: on, reason: reason, until: until), subject: service)
     }
 
     private func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
@@ -363,18 +362,25 @@ public struct StatusAPI: HTTPHandler {
             }
             duration = parsed
         }
-        switch state.beat(kind, for: name, duration: duration, exitStatus: exitStatus) {
-        case .success(let receipt):
-            let body = #"{"service":"# + jsonString(receipt.service)
-                + #","beat":"# + jsonString(receipt.kind.rawValue)
-                + #","state":"# + jsonString(receipt.state.rawValue)
-                + #","deadline":"# + jsonString(JSONTime.string(receipt.deadline)) + "}\n"
-            return .json(body: body)
-        case .failure(.unknownService(let name)):
-            return .error(status: .notFound, message: "no such service: \(name)")
-        case .failure(.notAHeartbeatService(let name, let kind)):
-            return .error(status: .conflict, message: "service \(name) is a \(kind) check, not a heartbeat service")
+        do {
+            try owner.apply(.heartbeat(kind, service: name, duration: duration, exitStatus: exitStatus))
+        } catch {
+            switch error {
+            case .unknownService, .unknownGroup:
+                return .error(status: .notFound, message: error.description)
+            case .notAHeartbeatService, .refused, .actionsNotRun:
+                return .error(status: .conflict, message: error.description)
+            }
         }
+        // The beat changed the state, so the view published with it shows it.
+        guard case .heartbeat(let tracker)? = owner.view.core.entry(name)?.health else {
+            return .error(status: .notFound, message: "no such service: \(name)")
+        }
+        let body = #"{"service":"# + jsonString(name)
+            + #","beat":"# + jsonString(kind.rawValue)
+            + #","state":"# + jsonString(tracker.state.rawValue)
+            + #","deadline":"# + jsonString(JSONTime.string(tracker.deadline)) + "}\n"
+        return .json(body: body)
     }
 
     private func authorize(_ request: HTTPRequest) -> HTTPResponse? {

@@ -11,7 +11,7 @@ public enum MetricsRenderer {
     /// The `Content-Type` of the rendered text.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    public static func render(snapshot: AgentState.Snapshot, metrics: ProbeMetrics, scheduler: ProbeStatistics?,
+    public static func render(view: AgentView, metrics: ProbeMetrics, scheduler: ProbeStatistics?,
                               store: StoreHealth.Report?, openConnections: Int?, now: Date) -> String {
         let values = metrics.values
         var out = Exposition()
@@ -19,13 +19,13 @@ public enum MetricsRenderer {
         out.family("vitals_build_info", .gauge, "Always 1; the agent's version is a label.")
         out.sample("vitals_build_info", [("version", VitalsVersion.current)], 1)
         out.family("vitals_start_time_seconds", .gauge, "When the agent started, in seconds since the Unix epoch.")
-        out.sample("vitals_start_time_seconds", [], snapshot.startedAt.timeIntervalSince1970)
+        out.sample("vitals_start_time_seconds", [], view.startedAt.timeIntervalSince1970)
         out.family("vitals_services", .gauge, "Services configured.")
-        out.sample("vitals_services", [], Double(snapshot.services.count))
+        out.sample("vitals_services", [], Double(view.core.entries.count))
 
         // Per service. Each service's label is escaped once and its counters
         // looked up once, then reused by every family below.
-        let services = snapshot.services
+        let services = view.core.entries
         let serviceLabels = services.map { Exposition.label("service", $0.config.name) }
         out.family("vitals_service_up", .gauge, "1 when the service is serving (up or degraded), else 0.")
         for (i, s) in services.enumerated() {
@@ -77,18 +77,18 @@ public enum MetricsRenderer {
 
         // Per group.
         out.family("vitals_group_active_member", .gauge, "1 for each member the group sends traffic to, else 0.")
-        for engine in snapshot.groups {
+        for engine in view.core.coordinator.engines {
             for member in engine.group.members {
                 out.sample("vitals_group_active_member", [("group", engine.group.name), ("member", member)],
                            engine.active.contains(member) ? 1 : 0)
             }
         }
         out.family("vitals_group_held", .gauge, "1 while an operator holds the group's automatic decisions.")
-        for engine in snapshot.groups {
+        for engine in view.core.coordinator.engines {
             out.sample("vitals_group_held", [("group", engine.group.name)], engine.isHeld ? 1 : 0)
         }
         out.family("vitals_failovers_total", .counter, "Failovers, failbacks and switchovers since the agent started.")
-        for engine in snapshot.groups {
+        for engine in view.core.coordinator.engines {
             out.sample("vitals_failovers_total", [("group", engine.group.name)],
                        Double(values.failovers[engine.group.name] ?? 0))
         }

@@ -4,13 +4,12 @@ import VitalsCore
 import VitalsStore
 import VitalsHTTP
 
-/// Renders the status documents from the agent's state, once per change, and
-/// serves the same bytes to every request until the state changes again.
+/// Renders the status documents from the last published `AgentView`, once
+/// per view, and serves the same bytes to every request until a newer view
+/// is published.
 ///
-/// A flood of GETs never touches the decision path: it reads cached bytes.
-/// A state change (a transition, a heartbeat, maintenance) is visible at once;
-/// fields that move with every probe (last probe time, latency) are
-/// re-rendered at most every `refreshInterval`.
+/// A flood of GETs never touches the decision path: it reads a published
+/// view and cached bytes, and never waits for the owner's lock.
 public final class StatusView: Sendable {
     /// What can be asked for.
     public enum Document: Hashable, Sendable {
@@ -23,21 +22,16 @@ public final class StatusView: Sendable {
     }
 
     private struct Cache {
-        var version: UInt64 = .max
-        var stateVersion: UInt64 = .max
-        var renderedAt: Date = .distantPast
+        /// The view the responses below were rendered from.
+        var view: AgentView?
         /// Prepared `200 application/json` responses, head encoded once.
         var responses: [Document: HTTPResponse] = [:]
         /// `responses[.status]`, the hot one, without hashing.
         var status: HTTPResponse?
-        /// `firstRoundComplete` of the snapshot taken at `readyVersion`.
-        var readyVersion: UInt64 = .max
-        var ready = false
     }
 
-    private let state: AgentState
+    private let owner: StateOwner
     private let clock: any VitalsClock
-    private let refreshInterval: Duration
     private let storeHealth: StoreHealth?
     private let cache = Mutex(Cache())
     private let encoder = JSONEncoder.vitals()
@@ -49,11 +43,9 @@ public final class StatusView: Sendable {
         return HTTPBody(bytes: bytes)
     }
 
-    public init(state: AgentState, clock: any VitalsClock, refreshInterval: Duration = .milliseconds(250),
-                storeHealth: StoreHealth? = nil) {
-        self.state = state
+    public init(owner: StateOwner, clock: any VitalsClock, storeHealth: StoreHealth? = nil) {
+        self.owner = owner
         self.clock = clock
-        self.refreshInterval = refreshInterval
         self.storeHealth = storeHealth
     }
 
@@ -63,102 +55,84 @@ public final class StatusView: Sendable {
     }
 
     /// The document as a prepared `200` JSON response (head encoded once per
-    /// rendering), or nil when it names a service or group that does not exist.
+    /// view), or nil when it names a service or group that does not exist.
     public func response(_ document: Document) -> HTTPResponse? {
-        let now = clock.now()
-        let version = state.version
-        let stateVersion = state.stateVersion
+        let view = owner.view
         return cache.withLock { cache in
-            let stale = cache.version != version
-                && (cache.stateVersion != stateVersion || now.duration(since: cache.renderedAt) >= refreshInterval)
-            if stale {
+            if cache.view !== view {
                 cache.responses.removeAll(keepingCapacity: true)
                 cache.status = nil
-                cache.version = version
-                cache.stateVersion = stateVersion
-                cache.renderedAt = now
+                cache.view = view
             }
             if case .status = document {
                 if let response = cache.status { return response }
             } else if let response = cache.responses[document] {
                 return response
             }
-            guard let body = render(document, snapshot: state.snapshot(), now: now) else { return nil }
+            guard let body = render(document, view: view, now: clock.now()) else { return nil }
             let response = HTTPResponse.json(body: body).prepared()
             if case .status = document { cache.status = response } else { cache.responses[document] = response }
             return response
         }
     }
 
-    /// Whether every probed service has reported (`Snapshot.firstRoundComplete`),
-    /// without building a snapshot while the state version is unchanged: the
-    /// flag only changes together with the version.
-    public var firstRoundComplete: Bool {
-        let version = state.version
-        if let ready = cache.withLock({ $0.readyVersion == version ? $0.ready : nil }) { return ready }
-        let snapshot = state.snapshot()
-        cache.withLock { cache in
-            cache.readyVersion = snapshot.version
-            cache.ready = snapshot.firstRoundComplete
-        }
-        return snapshot.firstRoundComplete
-    }
+    /// Whether every probed service has reported.
+    public var firstRoundComplete: Bool { owner.view.firstRoundComplete }
 
-    private func render(_ document: Document, snapshot: AgentState.Snapshot, now: Date) -> HTTPBody? {
-        let services = snapshot.services
-        func status(_ entry: (config: ServiceConfig, health: ServiceHealth, lastProbe: ProbeResult?)) -> ServiceStatus {
+    private func render(_ document: Document, view: AgentView, now: Date) -> HTTPBody? {
+        let core = view.core
+        let blockedBy = core.blockedBy
+        func status(_ entry: AgentCore.Entry) -> ServiceStatus {
             var s = Self.serviceStatus(entry.config, entry.health, entry.lastProbe)
-            s.blockedBy = snapshot.blockedBy[entry.config.name]
-            s.maintenanceUntil = snapshot.maintenanceUntil[entry.config.name].map(JSONTime.string)
+            s.blockedBy = blockedBy[entry.config.name]
+            s.maintenanceUntil = core.maintenanceUntil[entry.config.name].map(JSONTime.string)
             return s
         }
-        func serviceStatus(named name: String) -> ServiceStatus? {
-            services.first { $0.config.name == name }.map(status)
-        }
         func groupStatus(_ engine: GroupEngine, _ all: [ServiceStatus]) -> GroupStatus {
-            Self.groupStatus(engine, all, events: snapshot.recentEvents.filter { $0.group == engine.group.name }.suffix(10))
+            Self.groupStatus(engine, all,
+                             events: core.recentEvents.all.filter { $0.group == engine.group.name }.suffix(10))
         }
         let data: Data?
         switch document {
         case .status:
-            let all = services.map(status)
-            var agent = Self.agentStatus(snapshot, services: all, now: now)
+            let all = core.entries.map(status)
+            var agent = Self.agentStatus(view, services: all, now: now)
             agent.store = storeHealth.map { AgentStatus.StoreStatus($0.report) }
             data = try? encoder.encode(StatusDocument(
                 agent: agent,
                 services: all,
-                groups: snapshot.groups.map { groupStatus($0, all) }))
+                groups: core.coordinator.engines.map { groupStatus($0, all) }))
         case .services:
-            data = try? encoder.encode(ServiceList(services: services.map(status)))
+            data = try? encoder.encode(ServiceList(services: core.entries.map(status)))
         case .service(let name):
-            guard let status = serviceStatus(named: name) else { return nil }
-            data = try? encoder.encode(status)
+            guard let entry = core.entry(name) else { return nil }
+            data = try? encoder.encode(status(entry))
         case .explain(let name):
-            guard let entry = services.first(where: { $0.config.name == name }) else { return nil }
+            guard let entry = core.entry(name) else { return nil }
             var explain = Self.explain(entry.config, entry.health, entry.lastProbe)
             explain.service = status(entry)
             data = try? encoder.encode(explain)
         case .groups:
-            let all = services.map(status)
-            data = try? encoder.encode(GroupList(groups: snapshot.groups.map { groupStatus($0, all) }))
+            let all = core.entries.map(status)
+            data = try? encoder.encode(GroupList(groups: core.coordinator.engines.map { groupStatus($0, all) }))
         case .group(let name):
-            guard let engine = snapshot.groups.first(where: { $0.group.name == name }) else { return nil }
-            data = try? encoder.encode(groupStatus(engine, services.map(status)))
+            guard let engine = core.coordinator.engine(named: name) else { return nil }
+            data = try? encoder.encode(groupStatus(engine, engine.group.members.compactMap { core.entry($0) }.map(status)))
         }
         guard var bytes = data.map(Array.init) else { return nil }
         bytes.append(UInt8(ascii: "\n"))
         return HTTPBody(bytes: bytes)
     }
 
-    static func agentStatus(_ snapshot: AgentState.Snapshot, services: [ServiceStatus], now: Date) -> AgentStatus {
+    static func agentStatus(_ view: AgentView, services: [ServiceStatus], now: Date) -> AgentStatus {
         func count(_ s: HealthState) -> Int { services.lazy.filter { $0.state == s }.count }
         return AgentStatus(
             version: VitalsVersion.current,
-            startedAt: JSONTime.string(snapshot.startedAt),
-            uptimeSeconds: max(0, Int(now.timeIntervalSince(snapshot.startedAt))),
-            configPath: snapshot.configPath,
-            ready: snapshot.firstRoundComplete,
-            counts: .init(services: services.count, groups: snapshot.config.groups.count,
+            startedAt: JSONTime.string(view.startedAt),
+            uptimeSeconds: max(0, Int(now.timeIntervalSince(view.startedAt))),
+            configPath: view.configPath,
+            ready: view.firstRoundComplete,
+            counts: .init(services: services.count, groups: view.config.groups.count,
                           up: count(.up), degraded: count(.degraded), down: count(.down),
                           unknown: count(.unknown), maintenance: count(.maintenance), flapping: count(.flapping)))
     }

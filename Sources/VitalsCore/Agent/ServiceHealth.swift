@@ -1,5 +1,4 @@
 import Foundation
-import VitalsCore
 
 /// One service's health, whichever way it is tracked: probed (state-based)
 /// or pushed (heartbeat-based).
@@ -7,7 +6,7 @@ public enum ServiceHealth: Sendable {
     case probed(HealthTracker)
     case heartbeat(HeartbeatTracker)
 
-    init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil) {
+    public init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil) {
         switch service.check {
         case .heartbeat(let check):
             self = .heartbeat(HeartbeatTracker(service: service.name, check: check,
@@ -56,6 +55,13 @@ public enum ServiceHealth: Sendable {
         switch self {
         case .probed(let t): t.consecutiveFailures
         case .heartbeat(let t): t.consecutiveFailures
+        }
+    }
+
+    public var isInMaintenance: Bool {
+        switch self {
+        case .probed(let t): t.isInMaintenance
+        case .heartbeat(let t): t.isInMaintenance
         }
     }
 

@@ -1,0 +1,77 @@
+import Foundation
+
+extension AgentCore {
+    // MARK: Operator commands
+
+    mutating func setMaintenance(_ on: Bool, for service: String, reason: String, until: Date?,
+                                 at now: Date) throws(AgentRefusal) -> [AgentEvent] {
+        guard let i = index[service] else { throw .unknownService(service) }
+        maintenanceUntil[service] = on ? until : nil
+        maintenanceReasons[service] = on ? reason : nil
+        let change = entries[i].health.setMaintenance(on, reason: reason, at: now)
+        stateVersion &+= 1
+        return decide(after: change.map { [$0] } ?? [], at: now)
+    }
+
+    mutating func groupCommand(_ group: String, at now: Date,
+                               _ body: (inout GroupEngine) -> Result<[GroupEvent], AgentRefusal>) throws(AgentRefusal) -> [AgentEvent] {
+        guard let outcome = coordinator.withEngine(named: group, body) else { throw .unknownGroup(group) }
+        switch outcome {
+        case .success(let groupEvents):
+            stateVersion &+= 1
+            return events(transitions: [], groupEvents: groupEvents)
+        case .failure(let refusal):
+            throw refusal
+        }
+    }
+
+    // MARK: Before actions run
+
+    /// The target check of `confirmTarget(eventID:)`: `[]` when the event's
+    /// actions may run, the events of a new decision that replaces it, or a
+    /// throw saying why they must not run.
+    mutating func confirmTarget(of id: UInt64, at now: Date) throws(AgentRefusal) -> [AgentEvent] {
+        guard let groupEvent = recentEvents.event(id)?.groupEvent else { return [] }
+        let views = self.views
+        let check = coordinator.withEngine(named: groupEvent.group) {
+            $0.confirmTarget(of: groupEvent, states: views, at: now)
+        } ?? .notApplicable
+        switch check {
+        case .confirmed, .notApplicable:
+            return []
+        case .superseded:
+            throw .actionsNotRun("superseded by a later decision")
+        case .cancelled(let reason):
+            throw .actionsNotRun("target check: \(reason)")
+        case .replaced(let groupEvents):
+            return events(transitions: [], groupEvents: groupEvents)
+        }
+    }
+
+    // MARK: Restart
+
+    /// Records every action of a recovered decision that never reported as
+    /// interrupted: the agent stopped while it waited or ran, and it is
+    /// reported, not run again. Returns the outcomes so recorded.
+    @discardableResult
+    mutating func markInterrupted(_ journal: [AgentEvent], at now: Date) -> [ActionOutcome] {
+        var marked: [ActionOutcome] = []
+        for event in journal {
+            guard let kind = event.kind.groupKind, let group = event.group.flatMap(config.group(named:)) else { continue }
+            let done = Set(event.actions.map(\.action))
+            let missing = (group.on[kind] ?? []).compactMap(config.action(named:)).filter { !done.contains($0.name) }
+            guard !missing.isEmpty else { continue }
+            let outcomes = missing.map {
+                ActionOutcome.notRun($0, event: event, result: .skipped(Self.interruptedReason), at: now)
+            }
+            recentEvents.update(event.id) { $0.actions += outcomes }
+            marked += outcomes
+        }
+        if !marked.isEmpty { stateVersion &+= 1 }
+        version &+= 1
+        return marked
+    }
+
+    /// The result of an action whose decision was recovered after a restart without it.
+    public static let interruptedReason = "interrupted: the agent stopped before it finished; not run again"
+}
