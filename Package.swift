@@ -90,17 +90,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Test helpers shared by the test targets: a manual clock, the journal
+        // torture child, small loopback helpers. Only test targets depend on it,
+        // so none of it ships in the agent.
+        .target(
+            name: "VitalsTestKit",
+            dependencies: ["VitalsCore", "VitalsAgent"],
+            path: "Tests/VitalsTestKit",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
+        .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals"],
+        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
     ]
 )

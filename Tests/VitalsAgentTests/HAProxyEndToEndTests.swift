@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsHTTP
 import VitalsProbe
+import VitalsTestKit
 
 /// A real HAProxy (Debian's `haproxy`) in front of two local backends, each
 /// server's health check asking Vitals whether that server is the group's
@@ -50,7 +51,7 @@ import VitalsProbe
             throw TestFailure("no port in \(base)")
         }
 
-        let frontPort = try unusedPort()
+        let frontPort = try LoopbackPort.unused()
         let haproxy = try HAProxyProcess(directory: dir, config: Self.haproxyConfig(
             frontPort: frontPort, vitalsPort: vitalsPort, web1: primary.port, web2: backup.port))
         defer { haproxy.stop() }

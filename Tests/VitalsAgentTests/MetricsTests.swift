@@ -4,6 +4,7 @@ import VitalsActions
 import VitalsCore
 import VitalsProbe
 @testable import VitalsAgent
+import VitalsTestKit
 
 /// `GET /metrics`: counters, the exposition text, and `promtool check metrics`.
 @Suite struct MetricsTests {

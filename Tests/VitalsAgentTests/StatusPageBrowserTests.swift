@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import VitalsTestKit
 
 private func posixClose(_ fd: Int32) { _ = close(fd) }
 private func posixKill(_ pid: Int32) { _ = kill(pid, SIGKILL) }
@@ -118,7 +119,7 @@ private let sendFlags: Int32 = 0
         // 960 services answer; every 25th probes a closed port and is down.
         let backend = try Backend()
         defer { backend.stop() }
-        let closed = try unusedPort()
+        let closed = try LoopbackPort.unused()
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         func name(_ i: Int) -> String { "svc-" + String(format: "%04d", i) }

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VitalsAgent
 import VitalsCore
+import VitalsTestKit
 
 @Suite struct StoreJournalTests {
     let clock = ManualClock(storeEpoch)

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VitalsAgent
 import VitalsCore
+import VitalsTestKit
 
 @Suite struct StoreSnapshotTests {
     struct Saved: Codable, Equatable, Sendable {

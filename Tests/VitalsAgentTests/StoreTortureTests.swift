@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VitalsAgent
 import VitalsCore
+import VitalsTestKit
 
 /// `kill -9` in the middle of a burst of appends: every record the journal
 /// acknowledged must be in it afterwards, and the journal must still parse.
