@@ -78,6 +78,12 @@ let package = Package(
                 "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The status page, compiled in: `make install` installs the binary alone.
+            resources: [
+                .embedInCode("Status/Page/status.html"),
+                .embedInCode("Status/Page/status.css"),
+                .embedInCode("Status/Page/status.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The command line only.
