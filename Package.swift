@@ -97,8 +97,8 @@ let package = Package(
         ),
 
         // Test helpers shared by the test targets: a manual clock, the journal
-        // torture child, small loopback helpers. Only test targets depend on it,
-        // so none of it ships in the agent.
+        // torture child, scratch folders, child-process and loopback helpers.
+        // Only test targets depend on it, so none of it ships in the agent.
         .target(
             name: "VitalsTestKit",
             dependencies: ["VitalsCore", "VitalsAgent"],
@@ -112,7 +112,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
+        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
