@@ -85,6 +85,12 @@ let package = Package(
                 "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The status page, compiled in: `make install` installs the binary alone.
+            resources: [
+                .embedInCode("Status/Page/status.html"),
+                .embedInCode("Status/Page/status.css"),
+                .embedInCode("Status/Page/status.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The command line only.
@@ -97,17 +103,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Test helpers shared by the test targets: a manual clock, the journal
+        // torture child, scratch folders, child-process and loopback helpers.
+        // Only test targets depend on it, so none of it ships in the agent.
+        .target(
+            name: "VitalsTestKit",
+            dependencies: ["VitalsCore", "VitalsStore"],
+            path: "Tests/VitalsTestKit",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
+        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
+        .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "VitalsStore", "vitals"],
+        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "VitalsStore", "vitals", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
     ]
 )

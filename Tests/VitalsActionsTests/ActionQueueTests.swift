@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import VitalsActions
 import VitalsCore
+import VitalsTestKit
 
 /// Records "start NAME" / "end NAME" for every action it runs; each takes `delay`.
 final class TimelineRunner: ActionRunner {

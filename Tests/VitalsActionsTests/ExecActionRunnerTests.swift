@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 @testable import VitalsActions
 import VitalsCore
+import VitalsTestKit
 
 @Suite("exec actions")
 struct ExecActionRunnerTests {

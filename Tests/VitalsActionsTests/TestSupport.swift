@@ -5,33 +5,7 @@ import Foundation
 import Synchronization
 import VitalsActions
 import VitalsCore
-
-/// A fresh directory for one test's scripts and marker files.
-struct Scratch {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("vitals-actions-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    /// Writes an executable `/bin/sh` script.
-    @discardableResult
-    func script(_ name: String, _ body: String) throws -> String {
-        let target = file(name)
-        try ("#!/bin/sh\n" + body + "\n").write(toFile: target, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target)
-        return target
-    }
-
-    func read(_ name: String) -> String? { try? String(contentsOfFile: file(name), encoding: .utf8) }
-    func bytes(_ name: String) -> [UInt8]? { FileManager.default.contents(atPath: file(name)).map { Array($0) } }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
+import VitalsTestKit
 
 /// A failover event as the engine would hand it over.
 func sampleEvent(id: UInt64 = 42, group: String? = "web", service: String? = nil,
@@ -51,37 +25,6 @@ final class BackoffRecorder: Sendable {
             try await Task.sleep(for: delay)
         }
     }
-}
-
-/// Whether `pid` no longer runs: no such process, or a zombie waiting to be reaped.
-func isGone(_ pid: pid_t) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return true }
-    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-    return state == "Z" || state == "X"
-}
-
-/// Polls until `pid` is gone or `limit` passes.
-func waitUntilGone(_ pid: pid_t, within limit: Duration = .seconds(5)) async -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if isGone(pid) { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return isGone(pid)
-}
-
-/// Polls until `path` holds a pid, or `limit` passes.
-func readPid(_ path: String, within limit: Duration = .seconds(5)) async -> pid_t? {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if let text = try? String(contentsOfFile: path, encoding: .utf8),
-           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            return pid
-        }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return nil
 }
 
 /// Collects outcomes as a queue delivers them; tests await a count with a deadline.
@@ -154,12 +97,5 @@ final class Gate: Sendable {
             }
             if open { continuation.resume() }
         }
-    }
-}
-
-/// Runs `body` on a thread of its own (for blocking calls).
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
     }
 }

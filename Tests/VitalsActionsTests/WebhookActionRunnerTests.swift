@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VitalsActions
 import VitalsCore
+import VitalsTestKit
 
 @Suite("webhook actions")
 struct WebhookActionRunnerTests {
@@ -35,7 +36,7 @@ struct WebhookActionRunnerTests {
 
     @Test("a refused port: an error in words, retried, the URL's secret not shown")
     func connectRefused() async throws {
-        let refusing = RefusingPort()
+        let refusing = try RefusingPort()
         let backoff = BackoffRecorder()
         let runner = WebhookActionRunner(retry: backoff.policy(base: .milliseconds(5)))
         let url = "http://127.0.0.1:\(refusing.port)/hooks/secret-token"

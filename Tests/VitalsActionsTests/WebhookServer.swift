@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Synchronization
+import VitalsTestKit
 
 /// A tiny HTTP/1.1 receiver on 127.0.0.1 (port 0) for webhook tests. Answers
 /// each request with the next status from `statuses` (the last one repeats),
@@ -41,8 +42,12 @@ final class WebhookServer: Sendable {
     init(answers: [Answer], responseBody: String = "") throws {
         self.answers = answers
         self.responseBody = Array(responseBody.utf8)
-        let (fd, boundPort) = bindLoopback()
-        guard fd >= 0, listen(fd, 64) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        let (fd, boundPort) = try LoopbackPort.bound()
+        guard listen(fd, 64) == 0 else {
+            let error = POSIXError(.init(rawValue: errno) ?? .EIO)
+            close(fd)
+            throw error
+        }
         listener = fd
         port = boundPort
         let thread = Thread { [self] in
@@ -130,39 +135,4 @@ final class WebhookServer: Sendable {
                        path: requestLine.count > 1 ? String(requestLine[1]) : "",
                        headers: headers, body: Array(data[end..<(end + contentLength)]))
     }
-}
-
-/// A port on 127.0.0.1 that refuses connections: bound, never listening.
-/// Holding it keeps anyone else from taking the port during the test.
-final class RefusingPort {
-    let port: UInt16
-    private let fd: Int32
-
-    init() {
-        (fd, port) = bindLoopback()
-    }
-
-    deinit { close(fd) }
-}
-
-/// A TCP socket bound to 127.0.0.1 on a port the kernel picks: (fd, port), fd -1 on failure.
-func bindLoopback() -> (Int32, UInt16) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return (-1, 0) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else {
-        close(fd)
-        return (-1, 0)
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return (fd, UInt16(bigEndian: address.sin_port))
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VitalsTestKit
 
 /// The command line as an operator meets it: help, exit codes, messages.
 @Suite struct CommandLineTests {
@@ -66,7 +67,7 @@ import Testing
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.yaml").path
-        let closedPort = try unusedPort()
+        let closedPort = try LoopbackPort.unused()
         let yaml = """
         services:
           api: { http: { url: "http://127.0.0.1:\(backend.port)/" } }
@@ -89,29 +90,9 @@ import Testing
     }
 
     @Test func statusSaysWhenTheAgentIsUnreachable() throws {
-        let port = try unusedPort()
+        let port = try LoopbackPort.unused()
         let result = try VitalsBinary.run(["status", "--url", "http://127.0.0.1:\(port)"])
         #expect(result.status == 3)
         #expect(result.err.contains("cannot reach the agent"))
     }
-}
-
-/// A loopback port nothing listens on (bound, then closed).
-func unusedPort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { ptr -> Int32 in
-            guard bind(fd, ptr, length) == 0 else { return -1 }
-            return getsockname(fd, ptr, &length)
-        }
-    }
-    guard bound == 0 else { throw TestFailure("bind failed") }
-    return UInt16(bigEndian: address.sin_port)
 }

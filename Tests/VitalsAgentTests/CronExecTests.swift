@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VitalsHTTP
 import VitalsProbe
+import VitalsTestKit
 
 /// `vitals exec`, the cron wrapper, run as cron runs it: the real binary, a
 /// real job, and an agent on loopback that records the pings (or a real agent).

@@ -247,23 +247,33 @@ import VitalsProbe
         #expect(agent.stop() == 0)
     }
 
-    @Test func aFullDiskDegradesButProbingGoesOn() throws {
+    /// Whether this process can mount a tmpfs (root, outside a locked-down
+    /// container): tried once, on a scratch folder, before the test runs.
+    static let canMountTmpfs: Bool = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vitals-tmpfs-\(UUID().uuidString)").path
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "vitals-test", dir]) == 0 else { return false }
+        _ = run("/bin/umount", [dir])
+        return true
+    }()
+
+    @Test(.enabled(if: canMountTmpfs,
+                   "cannot mount a tmpfs here (needs root); the fake-disk tests in StoreJournalTests cover write failures"))
+    func aFullDiskDegradesButProbingGoesOn() throws {
         let setup = try Setup(extra: "  job: { heartbeat: { every: 1h } }")
         defer { setup.stop() }
         let state = setup.dir.appendingPathComponent("state").path
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         // A real full disk: permission bits do not stop root, a tmpfs does.
-        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0700", "vitals-test", state]) == 0 else {
-            print("skipped: cannot mount a tmpfs here (needs root); the fake-disk tests in StoreJournalTests cover write failures")
-            return
-        }
-        defer { _ = run("/bin/umount", ["-l", state]) }
+        try #require(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0700", "vitals-test", state]) == 0)
+        defer { _ = Self.run("/bin/umount", ["-l", state]) }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
         let token = try String(contentsOfFile: state + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         try agent.waitForLine(containing: "group web: activated")
         let filler = state + "/filler"
-        _ = run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=16k"])  // until the disk is full
+        _ = Self.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=16k"])  // until the disk is full
         #expect(FileManager.default.fileExists(atPath: filler))
 
         let beat = try HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"]).get()
@@ -294,7 +304,7 @@ import VitalsProbe
         try HTTPFetch.request(url: url).get().text
     }
 
-    func run(_ path: String, _ args: [String]) -> Int32 {
+    static func run(_ path: String, _ args: [String]) -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args

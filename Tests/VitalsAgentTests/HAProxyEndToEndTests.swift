@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsHTTP
 import VitalsProbe
+import VitalsTestKit
 
 /// A real HAProxy (Debian's `haproxy`) in front of two local backends, each
 /// server's health check asking Vitals whether that server is the group's
@@ -11,16 +12,10 @@ import VitalsProbe
 @Suite(.serialized) struct HAProxyEndToEndTests {
     static let haproxyPath = "/usr/sbin/haproxy"
 
-    /// Whether HAProxy is installed; says why the test is skipped when not.
-    static let haproxyInstalled: Bool = {
-        let installed = FileManager.default.isExecutableFile(atPath: haproxyPath)
-        if !installed {
-            print("HAProxyEndToEndTests skipped: \(haproxyPath) is not installed (scripts/install-deps.sh test installs it)")
-        }
-        return installed
-    }()
+    /// Whether HAProxy is installed; the test is skipped, with the reason, when not.
+    static let haproxyInstalled = FileManager.default.isExecutableFile(atPath: haproxyPath)
 
-    @Test(.enabled(if: haproxyInstalled, "haproxy is not installed (scripts/install-deps.sh test installs it)"))
+    @Test(.enabled(if: haproxyInstalled, "/usr/sbin/haproxy is not installed (scripts/install-deps.sh test installs it)"))
     func haproxyFollowsAFailoverThroughTheMemberActiveEndpoint() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -50,7 +45,7 @@ import VitalsProbe
             throw TestFailure("no port in \(base)")
         }
 
-        let frontPort = try unusedPort()
+        let frontPort = try LoopbackPort.unused()
         let haproxy = try HAProxyProcess(directory: dir, config: Self.haproxyConfig(
             frontPort: frontPort, vitalsPort: vitalsPort, web1: primary.port, web2: backup.port))
         defer { haproxy.stop() }

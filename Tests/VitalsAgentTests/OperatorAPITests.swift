@@ -3,6 +3,7 @@ import Testing
 import VitalsCore
 import VitalsHTTP
 @testable import VitalsAgent
+import VitalsTestKit
 
 /// Failover controls and the event log through the API, with a manual clock.
 @Suite struct OperatorAPITests {

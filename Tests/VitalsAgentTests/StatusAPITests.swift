@@ -3,6 +3,7 @@ import Testing
 import VitalsCore
 import VitalsHTTP
 @testable import VitalsAgent
+import VitalsTestKit
 
 /// The API as a handler, in-process: every route and every error it owns.
 /// (Protocol-level errors — 400, 413, 431, 505 … — are the server's and are

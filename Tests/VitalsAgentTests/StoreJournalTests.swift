@@ -6,6 +6,7 @@ import Testing
 import VitalsAgent
 @testable import VitalsStore
 import VitalsCore
+import VitalsTestKit
 
 @Suite struct StoreJournalTests {
     let clock = ManualClock(storeEpoch)

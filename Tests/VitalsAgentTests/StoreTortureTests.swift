@@ -6,6 +6,7 @@ import Testing
 import VitalsAgent
 @testable import VitalsStore
 import VitalsCore
+import VitalsTestKit
 
 /// `kill -9` in the middle of a burst of appends: every record the journal
 /// acknowledged must be in it afterwards, and the journal must still parse.

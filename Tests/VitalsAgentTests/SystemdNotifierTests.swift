@@ -6,6 +6,7 @@ import Logging
 import Testing
 import VitalsAgent
 import VitalsCore
+import VitalsTestKit
 
 /// The sd_notify protocol as systemd receives it: real AF_UNIX datagram
 /// sockets, bound by the test where systemd would bind them.

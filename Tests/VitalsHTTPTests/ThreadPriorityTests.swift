@@ -21,17 +21,15 @@ func threads(named name: String) -> [pid_t] {
 /// the process (`nice`, systemd's `Nice=`), not at the worker's.
 @Suite("HTTPServer thread priority", .serialized)
 struct ThreadPriorityTests {
-    @Test("the event-loop thread takes the process's nice value, not its starter's")
+    static let isRoot = geteuid() == 0
+    /// A starter 5 lower than the process must still be a valid nice (at most 19).
+    static let roomForALowerStarter = vitals_thread_nice(getpid()) <= 14
+
+    @Test("the event-loop thread takes the process's nice value, not its starter's",
+          .enabled(if: isRoot, "giving a thread back a higher priority needs root"),
+          .enabled(if: roomForALowerStarter, "the tests run at nice 15 or more: no room for a starter 5 lower"))
     func loopThreadTakesTheProcessNice() throws {
-        guard geteuid() == 0 else {
-            print("ThreadPriorityTests: SKIPPED: giving a thread back a higher priority needs root")
-            return
-        }
         let process = vitals_thread_nice(getpid())
-        guard process <= 14 else {
-            print("ThreadPriorityTests: SKIPPED: the tests run at nice \(process); no room for a starter 5 lower")
-            return
-        }
         let seen = Mutex<(starter: Int32, loops: [Int32])>((0, []))
         let done = DispatchSemaphore(value: 0)
         let starter = Thread {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsTestKit
 
 @Suite("HTTP probes against a local server")
 struct HTTPProbeTests {
@@ -17,7 +18,7 @@ struct HTTPProbeTests {
     @Test func probeOnceProbesEveryServiceConcurrently() async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }
-        let refused = try TestSockets.refusedPort()
+        let refused = try LoopbackPort.unused()
         let services = [
             httpService(server.url("/ok"), name: "ok"),
             httpService(server.url("/503"), name: "unavailable"),
@@ -127,7 +128,7 @@ struct HTTPProbeTests {
     }
 
     @Test func connectRefused() throws {
-        let port = try TestSockets.refusedPort()
+        let port = try LoopbackPort.unused()
         let result = probe(httpService("http://127.0.0.1:\(port)/health"))
         #expect(result.outcome == .failed)
         #expect(result.reason == "connect refused")

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsTestKit
 
 /// Records every delivered result, with the time it arrived.
 final class RecordingSink: ProbeResultSink {
@@ -32,13 +33,6 @@ final class RecordingSink: ProbeResultSink {
 
     var all: [Entry] { entries.withLock { $0 } }
     func count(_ service: String) -> Int { entries.withLock { $0.filter { $0.service == service }.count } }
-}
-
-/// A `Mutex` in a class, so escaping closures can share it.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout sending Value) -> sending R) -> sending R { mutex.withLock(body) }
 }
 
 /// A fake prober that answers after `delay` on a global queue, and records how

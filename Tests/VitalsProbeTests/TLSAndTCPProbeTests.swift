@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsTestKit
 
 @Suite("HTTPS probes against openssl s_server")
 struct TLSProbeTests {
@@ -60,7 +61,7 @@ struct TCPProbeTests {
     }
 
     @Test func refused() throws {
-        let port = try TestSockets.refusedPort()
+        let port = try LoopbackPort.unused()
         let result = probe(tcpService(port: port))
         #expect(result.outcome == .failed)
         #expect(result.reason == "connect refused")

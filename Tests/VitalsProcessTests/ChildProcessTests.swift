@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 @testable import VitalsProcess
+import VitalsTestKit
 
 @Suite("ChildProcess: spawning, I/O, exit statuses")
 struct ChildProcessTests {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where the core gets the time. Core code never reads the system clock
-/// itself: the agent passes a `SystemClock`, tests a `ManualClock`.
+/// itself: the agent passes a `SystemClock`, tests a `ManualClock` (in VitalsTestKit).
 ///
 /// Times are wall-clock `Date`s because every time the core keeps is also
 /// shown to operators and written to disk (heartbeat deadlines survive a
@@ -17,31 +17,6 @@ public struct SystemClock: VitalsClock {
     public init() {}
     public func now() -> Date {
         Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
-    }
-}
-
-/// A clock that moves only when told to. For tests.
-public final class ManualClock: VitalsClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Date
-
-    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        current = start
-    }
-
-    public func now() -> Date {
-        lock.lock(); defer { lock.unlock() }
-        return current
-    }
-
-    public func advance(by duration: Duration) {
-        lock.lock(); defer { lock.unlock() }
-        current = current.addingTimeInterval(duration.seconds)
-    }
-
-    public func set(_ date: Date) {
-        lock.lock(); defer { lock.unlock() }
-        current = date
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import VitalsHTTP
+import VitalsTestKit
 
 /// The built `vitals` binary, next to the test bundle.
 enum VitalsBinary {
@@ -185,15 +186,4 @@ func makeTemporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("vitals-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
-}
-
-/// A value behind a lock, shareable between threads (tests only).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
 }

@@ -232,13 +232,6 @@ enum TestSockets {
         return (fd, UInt16(bigEndian: address.sin_port))
     }
 
-    /// A port nothing listens on: bound, read, and closed again.
-    static func refusedPort() throws -> UInt16 {
-        let (fd, port) = try listen(backlog: 1)
-        close(fd)
-        return port
-    }
-
     /// A plain client connect (blocking), for filling a backlog.
     static func connect(port: UInt16) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

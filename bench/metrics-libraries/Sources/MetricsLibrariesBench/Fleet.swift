@@ -7,7 +7,7 @@ import VitalsCore
 /// Of the probed ones, per hundred: 3 down, 1 degraded, 1 never probed
 /// (unknown), 1 in maintenance, the rest up.
 struct Fleet {
-    let clock = ManualClock()
+    let clock = BenchClock()
     let state: AgentState
     /// Every service, in config order.
     let names: [String]
@@ -122,4 +122,20 @@ struct SplitMix64 {
     }
     /// Uniform in [0, 1).
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// A clock that moves only when the fleet says so, so every run renders the same ages.
+final class BenchClock: VitalsClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func now() -> Date {
+        lock.lock(); defer { lock.unlock() }
+        return current
+    }
+
+    func advance(by duration: Duration) {
+        lock.lock(); defer { lock.unlock() }
+        current = current.addingTimeInterval(duration.seconds)
+    }
 }

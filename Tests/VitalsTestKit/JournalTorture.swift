@@ -4,10 +4,11 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import VitalsStore
 import VitalsCore
 
 /// A crash test for the journal, run as a child process by the tests
-/// (`vitals __journal-torture DIR COUNT`, a hidden subcommand): appends
+/// (StoreTortureTests starts its own test binary again to run it): appends
 /// records as fast as it can and prints each acknowledged sequence on its
 /// own line, unbuffered, so that whatever the test saw printed before it
 /// sent `kill -9` must be found in the journal afterwards.
