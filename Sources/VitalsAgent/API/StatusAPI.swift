@@ -11,13 +11,13 @@ import VitalsHTTP
 /// the one owner of state. Every error is a JSON document
 /// with a message.
 public struct StatusAPI: HTTPHandler {
-    private let owner: StateOwner
-    private let view: StatusView
-    private let token: BearerToken
-    private let allowGetHeartbeats: Bool
-    private let clock: any VitalsClock
+    let owner: StateOwner
+    let view: StatusView
+    let token: BearerToken
+    let allowGetHeartbeats: Bool
+    let clock: any VitalsClock
     private let storeHealth: StoreHealth?
-    private let reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)?
+    let reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)?
     /// Renders `/metrics` (Prometheus text), when the agent provides it.
     private let metrics: (@Sendable () -> String)?
 
@@ -152,34 +152,6 @@ public struct StatusAPI: HTTPHandler {
         return Self.healthzOK
     }
 
-    private func reloadConfig() -> HTTPResponse {
-        guard let reload else { return .error(status: .notImplemented, message: "reload is not available here") }
-        switch reload() {
-        case .success(let summary):
-            struct Answer: Encodable {
-                var reloaded: Bool
-                var added: [String]
-                var removed: [String]
-                var changed: [String]
-                var unchanged: Int
-            }
-            return .json(body: view.encode(Answer(reloaded: true, added: summary.added, removed: summary.removed,
-                                                  changed: summary.changed, unchanged: summary.kept)))
-        case .failure(let failure):
-            struct Refusal: Encodable {
-                struct Detail: Encodable {
-                    var status: Int
-                    var message: String
-                    var errors: [String]
-                }
-                var error: Detail
-            }
-            return .json(status: .unprocessableContent, body: view.encode(Refusal(error: .init(
-                status: 422, message: "configuration not reloaded; the previous one stays in force",
-                errors: failure.errors))))
-        }
-    }
-
     private func up(_ name: String, strict: Bool) -> HTTPResponse {
         guard let health = owner.view.core.entry(name)?.health else {
             return .error(status: .notFound, message: "no such service: \(name)")
@@ -264,151 +236,14 @@ public struct StatusAPI: HTTPHandler {
         return .text(status: isActive ? .ok : .serviceUnavailable, body: isActive ? "active\n" : "standby\n")
     }
 
-    // MARK: Writes
-
-    /// Token-checked POST with its arguments (query items, then a JSON object body).
-    private func write(_ request: HTTPRequest, _ body: ([String: String]) -> HTTPResponse) -> HTTPResponse {
-        guard request.method == .post else { return notAllowed([.post]) }
-        if let denied = authorize(request) { return denied }
-        var arguments: [String: String] = [:]
-        for item in request.queryItems { arguments[item.name] = item.value }
-        if !request.body.isEmpty {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
-                return .error(status: .badRequest, message: "the body must be a JSON object, e.g. {\"reason\": \"...\"}")
-            }
-            for (key, value) in object {
-                switch value {
-                case let text as String: arguments[key] = text
-                case let number as NSNumber: arguments[key] = number.stringValue
-                default:
-                    return .error(status: .badRequest, message: "\(key): expected a string")
-                }
-            }
-        }
-        return body(arguments)
-    }
-
-    /// Applies an operator command and answers with the events it caused.
-    private func perform(_ input: AgentInput, subject: String) -> HTTPResponse {
-        do {
-            let events = try owner.apply(input)
-            struct Answer: Encodable {
-                var subject: String
-                var events: [AgentEvent]
-            }
-            return .json(body: view.encode(Answer(subject: subject, events: events)))
-        } catch {
-            switch error {
-            case .unknownGroup, .unknownService:
-                return .error(status: .notFound, message: error.description)
-            case .refused, .notAHeartbeatService, .actionsNotRun:
-                return .error(status: .conflict, message: error.description)
-            }
-        }
-    }
-
-    private func groupCommand(_ command: String, group: String, _ arguments: [String: String]) -> HTTPResponse {
-        switch command {
-        case "switchover":
-            guard let target = arguments["to"] ?? arguments["member"], !target.isEmpty else {
-                return .error(status: .badRequest, message: "switchover needs a target member: {\"to\": \"web-2\"}")
-            }
-            return perform(.switchover(group: group, to: target), subject: group)
-        case "hold":
-            return perform(.hold(group: group, reason: arguments["reason"] ?? "held by an operator"), subject: group)
-        default:
-            return perform(.release(group: group), subject: group)
-        }
-    }
-
-    private func maintenance(service: String, on: Bool, _ arguments: [String: String]) -> HTTPResponse {
-        var until: Date?
-        if on, let text = arguments["for"] ?? arguments["duration"] {
-            guard let duration = DurationText.parse(text), duration > .zero else {
-                return .error(status: .badRequest, message: "for: expected a duration like 30m or 2h, got \"\(text)\"")
-            }
-            until = clock.now().adding(duration)
-        }
-        if on, let text = arguments["until"] {
-            guard let date = try? Date(text, strategy: .iso8601) else {
-                return .error(status: .badRequest,
-                              message: "until: expected an ISO 8601 time like 2026-11-28T06:00:00Z, got \"\(text)\"")
-            }
-            until = date
-        }
-        let reason = arguments["reason"] ?? (on ? "maintenance by an operator" : "ready again")
-        return perform(.maintenance(service: service, on: on, reason: reason, until: until), subject: service)
-    }
-
-    private func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
-        var kind = BeatKind.success
-        var exitStatus: Int?
-        switch suffix {
-        case nil: break
-        case "start": kind = .start
-        case "fail": kind = .fail
-        case let text?:
-            guard let code = Int(text), (0...255).contains(code) else {
-                return .error(status: .notFound,
-                              message: "no such heartbeat endpoint: \(text) (use start, fail or an exit status 0-255)")
-            }
-            exitStatus = code
-            kind = code == 0 ? .success : .fail
-        }
-        var duration: Duration?
-        if let text = request.queryValue("duration") {
-            guard let parsed = DurationText.parse(text) else {
-                return .error(status: .badRequest, message: "duration: expected a duration like 250ms, 2s, 1m, got \"\(text)\"")
-            }
-            duration = parsed
-        }
-        do {
-            try owner.apply(.heartbeat(kind, service: name, duration: duration, exitStatus: exitStatus))
-        } catch {
-            switch error {
-            case .unknownService, .unknownGroup:
-                return .error(status: .notFound, message: error.description)
-            case .notAHeartbeatService, .refused, .actionsNotRun:
-                return .error(status: .conflict, message: error.description)
-            }
-        }
-        // The beat changed the state, so the view published with it shows it.
-        guard case .heartbeat(let tracker)? = owner.view.core.entry(name)?.health else {
-            return .error(status: .notFound, message: "no such service: \(name)")
-        }
-        let body = #"{"service":"# + jsonString(name)
-            + #","beat":"# + jsonString(kind.rawValue)
-            + #","state":"# + jsonString(tracker.state.rawValue)
-            + #","deadline":"# + jsonString(JSONTime.string(tracker.deadline)) + "}\n"
-        return .json(body: body)
-    }
-
-    private func authorize(_ request: HTTPRequest) -> HTTPResponse? {
-        guard let header = request.headers["Authorization"] else {
-            return unauthorized("missing Authorization: Bearer token")
-        }
-        let prefix = "Bearer "
-        guard header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()),
-              token.matches(String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)) else {
-            return unauthorized("wrong token")
-        }
-        return nil
-    }
-
-    private func unauthorized(_ message: String) -> HTTPResponse {
-        var response = HTTPResponse.error(status: .unauthorized, message: message)
-        response.headers.replaceOrAdd(name: "WWW-Authenticate", value: #"Bearer realm="vitals""#)
-        return response
-    }
-
-    private func notAllowed(_ methods: [HTTPMethod]) -> HTTPResponse {
+    func notAllowed(_ methods: [HTTPMethod]) -> HTTPResponse {
         let allow = methods.map(\.rawValue).joined(separator: ", ")
         var response = HTTPResponse.error(status: .methodNotAllowed, message: "method not allowed; use \(allow)")
         response.headers.replaceOrAdd(name: "Allow", value: allow)
         return response
     }
 
-    private func jsonString(_ s: String) -> String {
+    func jsonString(_ s: String) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
         return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import VitalsCore
 
@@ -64,10 +65,10 @@ public struct LineLogHandler: LogHandler {
 }
 
 /// Where log lines go. `standardError` for the agent, `memory` for tests.
-public final class LineSink: @unchecked Sendable {
-    private let lock = NSLock()
+public final class LineSink: Sendable {
     private let fd: Int32?
-    private var captured: [String] = []
+    /// Held while a line is written, so lines never interleave; holds what a memory sink captured.
+    private let captured = Mutex<[String]>([])
 
     private init(fd: Int32?) { self.fd = fd }
 
@@ -75,8 +76,11 @@ public final class LineSink: @unchecked Sendable {
     public static func memory() -> LineSink { LineSink(fd: nil) }
 
     public func write(_ line: String) {
-        lock.lock(); defer { lock.unlock() }
-        if let fd {
+        captured.withLock { captured in
+            guard let fd else {
+                captured.append(line)
+                return
+            }
             var bytes = Array(line.utf8)
             bytes.withUnsafeMutableBytes { buffer in
                 var offset = 0
@@ -86,14 +90,11 @@ public final class LineSink: @unchecked Sendable {
                     offset += n
                 }
             }
-        } else {
-            captured.append(line)
         }
     }
 
     /// Lines written so far (memory sinks only).
     public var lines: [String] {
-        lock.lock(); defer { lock.unlock() }
-        return captured
+        captured.withLock { $0 }
     }
 }
