@@ -136,6 +136,37 @@ private func summary(_ events: [AgentEvent]) -> [String] {
         #expect(ReloadSummary(from: try config(), to: changed) == ReloadSummary(changed: ["web-2"], kept: 3))
     }
 
+    @Test func aReloadThatChangesOnlyTimingOrConditionsKeepsEveryState() throws {
+        var (core, _) = try running()
+        let retimed = try config(yaml
+            .replacingOccurrences(of: "timeout: 500ms, rise: 1, fall: 1", with: "timeout: 2s, rise: 3, fall: 2")
+            .replacingOccurrences(of: "every: 1h", with: "every: 2h"))
+        let events = try core.apply(.reload(retimed), at: at(6))
+        #expect(summary(events) == ["5 config_reloaded "], "no state changes, no group event")
+        for name in ["web-1", "web-2", "web-3"] {
+            #expect(core.entry(name)?.health.state == .up, "\(name) keeps its state")
+        }
+        #expect(core.firstRoundComplete)
+        // The new rules apply from the next result: fall is now 2.
+        _ = try core.apply(.probeResult(result(false, at: 7), service: "web-1"), at: at(7))
+        #expect(try core.apply(.roundEnded, at: at(7)).isEmpty)
+        _ = try core.apply(.probeResult(result(false, at: 8), service: "web-1"), at: at(8))
+        #expect(summary(try core.apply(.roundEnded, at: at(8))) == ["6 state_change web-1", "7 failover web"])
+    }
+
+    @Test func aReloadThatMovesTheActiveMembersTargetNeverMovesTheGroupByItself() throws {
+        var (core, _) = try running()
+        let moved = try config(yaml.replacingOccurrences(of: "port: 8081", with: "port: 9081"))
+        let events = try core.apply(.reload(moved), at: at(6))
+        #expect(summary(events) == ["5 config_reloaded "], "no group_down, no failover: \(summary(events))")
+        #expect(core.entry("web-1")?.health.state == .unknown, "its own state starts afresh")
+        #expect(core.coordinator.engine(named: "web")?.activeMember == "web-1", "the group keeps its active member")
+        #expect(try core.apply(.tick, at: at(7)).isEmpty)
+        // Its first decision under the new target is what the group acts on.
+        _ = try core.apply(.probeResult(result(false, at: 8), service: "web-1"), at: at(8))
+        #expect(summary(try core.apply(.roundEnded, at: at(8))) == ["6 state_change web-1", "7 failover web"])
+    }
+
     @Test func aRestartContinuesFromTheSnapshotAndTheJournal() throws {
         var (core, _) = try running()
         _ = try core.apply(.probeResult(result(false, at: 5), service: "web-1"), at: at(5))

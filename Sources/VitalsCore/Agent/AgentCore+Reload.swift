@@ -39,25 +39,34 @@ public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension AgentCore {
-    /// Applies a new, already validated configuration. Services whose
-    /// configuration did not change keep their state and counters; changed
-    /// ones start afresh (a heartbeat service keeps its last beat); groups
-    /// keep their active member, holds and recent moves. The reload is an
-    /// event of its own, numbered after the changes decided before it.
+    /// Applies a new, already validated configuration. A service whose check
+    /// still looks at the same target keeps its state, counters and history
+    /// whatever timing or condition keys changed (the new rules apply from
+    /// its next result); one whose target changed starts `unknown`, but the
+    /// groups go on seeing what they saw until its first decision, so a
+    /// reload alone never moves a group or takes it down. Groups keep their
+    /// active member, holds and recent moves. The reload is an event of its
+    /// own, numbered after the changes decided before it.
     mutating func reload(_ new: VitalsConfig, at now: Date) -> [AgentEvent] {
         let summary = ReloadSummary(from: config, to: new)
-        let fresh = Set(summary.added + summary.changed)
         var reloaded = ChunkedArray<Entry>()
         for service in new.services {
-            let old = index[service.name].map { entries[$0] }
-            if let old, !fresh.contains(service.name) {
-                reloaded.append(old)
+            guard let old = index[service.name].map({ entries[$0] }) else {
+                reloaded.append(Entry(config: service, health: ServiceHealth(service: service, startedAt: now),
+                                      reported: !service.isProbed, carried: nil))
+                continue
+            }
+            if old.config.check.probeTarget == service.check.probeTarget {
+                var kept = old
+                kept.config = service
+                kept.health.adopt(service)
+                reloaded.append(kept)
                 continue
             }
             var lastBeat: Date?
-            if case .heartbeat(let t)? = old?.health { lastBeat = t.lastBeat }
+            if case .heartbeat(let t) = old.health { lastBeat = t.lastBeat }
             reloaded.append(Entry(config: service, health: ServiceHealth(service: service, startedAt: now, lastBeat: lastBeat),
-                                  reported: !service.isProbed))
+                                  reported: !service.isProbed, carried: old.view))
         }
         for name in summary.removed {
             maintenanceUntil[name] = nil

@@ -22,9 +22,15 @@ public struct AgentCore: Sendable {
         public var lastProbe: ProbeResult?
         /// False for a probed service until its first result.
         public var reported: Bool
+        /// After a reload changed what this service's check looks at: what the
+        /// groups saw before, until its first decision under the new check. A
+        /// reload alone never moves a group or takes it down.
+        public var carried: ServiceView?
 
         /// What the groups see of this service.
-        public var view: ServiceView { ServiceView(state: health.state, since: health.since, reason: health.reason) }
+        public var view: ServiceView {
+            carried ?? ServiceView(state: health.state, since: health.since, reason: health.reason)
+        }
     }
 
     public internal(set) var config: VitalsConfig
@@ -64,7 +70,7 @@ public struct AgentCore: Sendable {
         entries = ChunkedArray(config.services.map {
             Entry(config: $0, health: ServiceHealth(service: $0, startedAt: startedAt,
                                                    lastBeat: snapshot?.lastBeats[$0.name]),
-                  reported: !$0.isProbed)
+                  reported: !$0.isProbed, carried: nil)
         })
         for i in entries.indices {
             let name = entries[i].config.name
@@ -216,6 +222,9 @@ public struct AgentCore: Sendable {
     mutating func decide(after new: [HealthTransition], at now: Date) -> [AgentEvent] {
         let transitions = undecided.isEmpty ? new : undecided + new
         undecided.removeAll()
+        for t in transitions {
+            if let i = index[t.service], entries[i].carried != nil { entries[i].carried = nil }
+        }
         let groupEvents = transitions.isEmpty ? coordinator.tick(at: now) : coordinator.update(states: views, at: now)
         return events(transitions: transitions, groupEvents: groupEvents)
     }

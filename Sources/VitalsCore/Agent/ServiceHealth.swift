@@ -91,3 +91,34 @@ public enum ServiceHealth: Sendable {
         }
     }
 }
+
+extension ServiceHealth {
+    /// Takes a reloaded service's new rules and keeps everything learned so
+    /// far: its check still looks at the same target (see `Check.probeTarget`).
+    mutating func adopt(_ service: ServiceConfig) {
+        switch (self, service.check) {
+        case (.probed(var t), _):
+            t.retime(service.timing)
+            self = .probed(t)
+        case (.heartbeat(var t), .heartbeat(let check)):
+            t.recheck(check)
+            self = .heartbeat(t)
+        case (.heartbeat, _):
+            break
+        }
+    }
+}
+
+extension Check {
+    /// What the check looks at, without how it judges it: the same target
+    /// under new timing or conditions is the same evidence, so a reload keeps
+    /// the service's state (a change of URL, address or program does not).
+    public var probeTarget: String {
+        switch self {
+        case .http(let http): "http \(http.method) \(http.url)"
+        case .tcp(let tcp): "tcp \(tcp.host) \(tcp.port)"
+        case .exec(let exec): "exec " + exec.argv.joined(separator: "\u{0}")
+        case .heartbeat: "heartbeat"
+        }
+    }
+}

@@ -56,7 +56,7 @@ public struct HealthTracker: Sendable {
     public static let recentCapacity = 20
 
     public let service: String
-    public let timing: ProbeTiming
+    public private(set) var timing: ProbeTiming
     /// When tracking began; the start period counts from here.
     public let startedAt: Date
 
@@ -156,6 +156,13 @@ public struct HealthTracker: Sendable {
     }
 
     // MARK: Inputs
+
+    /// Takes new timing rules (a reload that changed `rise`, `fall`, an
+    /// interval, ...) and keeps the state, counters and recent results: the
+    /// next decision applies the new rules to the evidence so far.
+    public mutating func retime(_ timing: ProbeTiming) {
+        self.timing = timing
+    }
 
     /// Records one probe result at `result.time` and returns the change of
     /// reported state it causes, if any.

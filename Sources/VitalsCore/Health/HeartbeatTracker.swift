@@ -37,7 +37,7 @@ public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
 /// failure is reported as it goes.
 public struct HeartbeatTracker: Sendable {
     public let service: String
-    public let check: HeartbeatCheck
+    public private(set) var check: HeartbeatCheck
     /// When tracking began; with no beat yet, the first deadline counts from here.
     public let startedAt: Date
 
@@ -91,6 +91,12 @@ public struct HeartbeatTracker: Sendable {
     }
 
     // MARK: Inputs
+
+    /// Takes a new `every`/`grace` (a reload) and keeps the last beat and
+    /// the state: the deadline moves with the new rule.
+    public mutating func recheck(_ check: HeartbeatCheck) {
+        self.check = check
+    }
 
     /// Records one pushed beat at `now`. `duration` and `exitStatus` are as
     /// the job reported them (finishing beats only).
