@@ -27,6 +27,13 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CSystem"),
+        // The system layer: syscalls (EINTR, errno, traps), the monotonic
+        // clock, loop threads. Knows nothing of Vitals.
+        .target(
+            name: "VitalsSystem",
+            dependencies: ["CSystem"],
+            swiftSettings: swiftSettings
+        ),
 
         // Pure model and decisions: configuration, health, failover. No I/O.
         .target(
@@ -37,14 +44,14 @@ let package = Package(
         // Seeing: scheduler, curl multi prober, TCP and exec checks.
         .target(
             name: "VitalsProbe",
-            dependencies: ["VitalsCore", "CCurl", "CSystem"],
+            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "CCurl", "CSystem"],
             swiftSettings: swiftSettings
         ),
         // Child processes: spawn in a process group, feed stdin, capture
         // capped output, time out with TERM then KILL, reap. Knows nothing of Vitals.
         .target(
             name: "VitalsProcess",
-            dependencies: ["CSystem"],
+            dependencies: ["VitalsSystem", "CSystem"],
             swiftSettings: swiftSettings
         ),
         // Acting: the action runner protocol and the exec, webhook and log runners.
@@ -56,7 +63,7 @@ let package = Package(
         // Speaking: a small HTTP/1.1 server on epoll. Knows nothing of Vitals.
         .target(
             name: "VitalsHTTP",
-            dependencies: ["CSystem"],
+            dependencies: ["VitalsSystem", "CSystem"],
             swiftSettings: swiftSettings
         ),
         // libFuzzer target for the HTTP request parser; built and run by scripts/fuzz.sh.
@@ -68,7 +75,7 @@ let package = Package(
         // `make bench`: drives the prober against a local fleet and measures the status server.
         .executableTarget(
             name: "VitalsBench",
-            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
+            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP", "VitalsSystem"],
             swiftSettings: swiftSettings
         ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
@@ -92,11 +99,11 @@ let package = Package(
 
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
+        .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
+        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
                     swiftSettings: swiftSettings),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSystem
 import Synchronization
+import VitalsSystem
 
 /// How many connections a server has open, written by its loop and read
 /// from any thread.
@@ -97,7 +98,7 @@ final class EventLoop {
         self.listeners = listeners
         self.wakeFD = wakeFD
         self.epfd = try Posix.epollCreate()
-        self.now = Posix.monotonicNanoseconds()
+        self.now = EventLoop.nanosecondsNow()
         events = .allocate(capacity: eventCapacity)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: iovecCapacity)
@@ -114,6 +115,9 @@ final class EventLoop {
         }
     }
 
+    /// `CLOCK_MONOTONIC` in nanoseconds, the unit of every deadline here.
+    static func nanosecondsNow() -> UInt64 { UInt64(MonotonicInstant.now().nanoseconds) }
+
     private func freeBuffers() {
         events.deallocate()
         readBuffer.deallocate()
@@ -122,6 +126,12 @@ final class EventLoop {
     }
 
     // MARK: - The loop
+
+    /// A loop released without running (its thread could not start) still
+    /// closes what it owns.
+    deinit {
+        if !isShutDown { closeEverything() }
+    }
 
     func run() {
         defer { closeEverything() }
@@ -133,7 +143,7 @@ final class EventLoop {
                 // Only a bug (bad descriptor, bad pointer, bad size) gets here.
                 fatalError("VitalsHTTP event loop: \(error)")
             }
-            now = Posix.monotonicNanoseconds()
+            now = EventLoop.nanosecondsNow()
             date.refresh()
             for i in 0..<count {
                 let tag = events[i].data.u64
@@ -155,13 +165,16 @@ final class EventLoop {
     private func waitTimeout() -> Int32 {
         let next = min(nextSweep, acceptPausedUntil ?? .max)
         if next == .max { return -1 }
-        let current = Posix.monotonicNanoseconds()
+        let current = EventLoop.nanosecondsNow()
         if next <= current { return 0 }
         let milliseconds = (next - current + 999_999) / 1_000_000
         return Int32(clamping: milliseconds)
     }
 
+    private var isShutDown = false
+
     private func closeEverything() {
+        isShutDown = true
         for i in connections.indices {
             if let c = connections[i] { close(c) }
         }
@@ -497,16 +510,4 @@ final class EventLoop {
             flush(c)
         }
     }
-}
-
-/// The event-loop thread's entry point. A top-level function, not a
-/// closure: see SWIFT-LINUX.md on Swift 6 isolation and pthreads.
-func vitalsHTTPEventLoopMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    // The priority the operator gave the process, not that of the thread
-    // pool worker that started the server.
-    _ = vitals_thread_adopt_process_nice()
-    _ = vitals_thread_set_name("vitals-http")
-    let loop = Unmanaged<EventLoop>.fromOpaque(argument!).takeRetainedValue()
-    loop.run()
-    return nil
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSystem
 import Synchronization
+import VitalsSystem
 
 /// A small, strict HTTP/1.1 server: POSIX sockets, one epoll event-loop
 /// thread, requests handed to an `HTTPHandler`.
@@ -27,7 +28,7 @@ public final class HTTPServer: Sendable {
 
     private enum State {
         case idle
-        case running(thread: pthread_t, wakeFD: Int32, addresses: [HTTPListenAddress])
+        case running(thread: LoopThread, wakeFD: Int32, addresses: [HTTPListenAddress])
         case stopped
     }
 
@@ -60,15 +61,8 @@ public final class HTTPServer: Sendable {
                 let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD,
                                              openConnections: gauge)
                 loopOwnsDescriptors = true
-                let argument = Unmanaged.passRetained(loop).toOpaque()
-                var thread = pthread_t()
-                let rc = pthread_create(&thread, nil, vitalsHTTPEventLoopMain, argument)
-                guard rc == 0 else {
-                    // The loop never ran: run it just to close what it owns.
-                    Posix.signalEventFD(wakeFD)
-                    Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue().run()
-                    throw SystemCallError(call: "pthread_create", errno: rc)
-                }
+                // Should the thread not start, the loop is released unrun and closes what it owns.
+                let thread = try LoopThread.start(name: "vitals-http") { loop.run() }
                 state = .running(thread: thread, wakeFD: wakeFD, addresses: addresses)
             } catch {
                 if !loopOwnsDescriptors {
@@ -85,7 +79,7 @@ public final class HTTPServer: Sendable {
     /// Idempotent. From a handler (the loop thread itself) it only asks the
     /// loop to stop after the current event.
     public func stop() {
-        let running: (thread: pthread_t, wakeFD: Int32)? = state.withLock { state in
+        let running: (thread: LoopThread, wakeFD: Int32)? = state.withLock { state in
             switch state {
             case .running(let thread, let wakeFD, _):
                 state = .stopped
@@ -99,11 +93,7 @@ public final class HTTPServer: Sendable {
         // The loop exits only through this signal, and closes the wake
         // descriptor itself afterwards.
         Posix.signalEventFD(running.wakeFD)
-        if pthread_equal(pthread_self(), running.thread) != 0 {
-            pthread_detach(running.thread)
-        } else {
-            pthread_join(running.thread, nil)
-        }
+        running.thread.join()
     }
 
     /// The addresses bound, with the kernel-chosen port where port 0 was

@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import VitalsCore
+import VitalsSystem
 
 /// Turns a failed transfer into an operator's reason.
 enum CurlFailure {

@@ -2,6 +2,7 @@ import CCurl
 import Foundation
 import Synchronization
 import VitalsCore
+import VitalsSystem
 
 /// The production `Prober`: HTTP, HTTPS and TCP checks are easy handles on
 /// one curl multi handle, driven by whichever thread calls `poll` (the
@@ -144,7 +145,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         curl_multi_perform(multi, &running)
         collect(into: &finished)
         guard finished.count == before else { return }
-        curl_multi_poll(multi, nil, 0, Int32(timeout.millisecondsRoundedUp), nil)
+        curl_multi_poll(multi, nil, 0, timeout.millisecondsRoundedUp, nil)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
     }

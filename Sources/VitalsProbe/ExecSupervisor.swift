@@ -7,6 +7,7 @@ import CSystem
 import Foundation
 import Synchronization
 import VitalsCore
+import VitalsSystem
 
 /// Runs exec checks (Nagios plugins) on one supervisor thread.
 ///
@@ -215,11 +216,7 @@ final class ExecSupervisor: @unchecked Sendable {
                   info.si_signo == SIGCHLD else { return nil }
         }
         if child.timedOut || child.cancelled { kill(-child.pid, SIGKILL) }
-        switch Posix.reap(child.pid) {
-        case .exited(let status): return status
-        case .running: return nil
-        case .lost: return Self.lostStatus
-        }
+        return Posix.reap(child.pid) ?? Self.lostStatus
     }
 
     /// Stands for a wait status someone else took: not a value `waitpid`
@@ -271,7 +268,7 @@ final class ExecSupervisor: @unchecked Sendable {
     static func spawnPlugin(argv: [String], env: [String: String]) -> Result<(pid_t, Int32), SpawnFailure> {
         guard let program = argv.first, !program.isEmpty else { return .failure(SpawnFailure("cannot run: empty argv")) }
         let pipe: (read: Int32, write: Int32)
-        do { pipe = try Posix.pipe() } catch {
+        do { pipe = try Posix.pipe(nonBlocking: .read) } catch {
             return .failure(SpawnFailure("cannot run \(program): \(Posix.errorText(error.errno))"))
         }
         defer { Posix.close(pipe.write) }

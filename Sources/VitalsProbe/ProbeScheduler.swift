@@ -2,6 +2,7 @@ import Foundation
 import CSystem
 import Synchronization
 import VitalsCore
+import VitalsSystem
 
 /// Probes every service at its interval, from one loop thread that is also
 /// the prober's I/O thread: the loop starts the probes that are due, then
@@ -78,11 +79,7 @@ public final class ProbeScheduler: @unchecked Sendable {
             return true
         }
         guard shouldStart else { return }
-        let thread = Thread { [self] in
-            // The priority the operator gave the process, not that of the
-            // thread pool worker that started the scheduler.
-            _ = vitals_thread_adopt_process_nice()
-            _ = vitals_thread_set_name("vitals-probe")
+        LoopThread.detach(name: "vitals-probe") { [self] in
             loop()
             let waiters = shared.withLock { state in
                 state.phase = .stopped
@@ -92,8 +89,6 @@ public final class ProbeScheduler: @unchecked Sendable {
             for waiter in waiters { waiter.resume() }
             exited.signal()
         }
-        thread.name = "vitals-probe"
-        thread.start()
     }
 
     /// Stops promptly: abandons probes in flight (their transfers removed,
@@ -272,11 +267,9 @@ extension ProbeScheduler {
         let probed = services.filter(isProbed)
         guard !probed.isEmpty else { return [:] }
         return await withCheckedContinuation { continuation in
-            let thread = Thread {
+            LoopThread.detach(name: "vitals-probe-once") {
                 continuation.resume(returning: runOnce(probed, prober: prober))
             }
-            thread.name = "vitals-probe-once"
-            thread.start()
         }
     }
 

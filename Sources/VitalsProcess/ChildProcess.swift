@@ -6,6 +6,7 @@ import Musl
 import CSystem
 import Foundation
 import Synchronization
+import VitalsSystem
 
 /// Runs one program under supervision, the way keepalived's `check_misc.c`
 /// runs scripts, and returns once nothing of it is left.
@@ -50,11 +51,9 @@ public enum ChildProcess {
         let cancellation = ChildProcessCancellation()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ChildProcessResult, Never>) in
-                let thread = Thread {
+                LoopThread.detach(name: "vitals-child") {
                     continuation.resume(returning: runBlocking(spec, cancellation: cancellation))
                 }
-                thread.name = "vitals-child"
-                thread.start()
             }
         } onCancel: {
             cancellation.cancel()
@@ -110,7 +109,7 @@ public enum ChildProcess {
         // Whatever is left of the group dies now. The leader is still an
         // unreaped zombie, so the group id cannot have been reused yet.
         Posix.signalGroup(child.pid, SIGKILL)
-        let status = Posix.reap(child.pid)
+        let status = Posix.reap(child.pid) ?? 0 // ECHILD: reaped elsewhere (a waitpid(-1))
         supervision.closeAll()
         return ChildProcessResult(pid: child.pid, termination: .init(waitStatus: status),
                                   timedOut: supervision.timedOut, cancelled: supervision.cancelled,
@@ -127,8 +126,7 @@ public final class ChildProcessCancellation: Sendable {
     private let flag = Atomic<Bool>(false)
 
     public init() {
-        fd = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        precondition(fd >= 0, "eventfd failed: \(Posix.errorText(errno))")
+        do { fd = try Posix.eventFD() } catch { fatalError("cannot cancel child processes: \(error)") }
     }
 
     deinit { Posix.close(fd) }
@@ -138,8 +136,7 @@ public final class ChildProcessCancellation: Sendable {
     /// Terminates the supervised process group (SIGTERM, then SIGKILL after the grace). Any thread.
     public func cancel() {
         guard !flag.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var one: UInt64 = 1
-        while Glibc.write(fd, &one, 8) < 0 && errno == EINTR {}
+        Posix.signalEventFD(fd)
     }
 }
 
@@ -240,7 +237,7 @@ struct Supervision {
             if !exited && !timedOut && !cancelled { earliest(deadline) }
             if !killSent { earliest(killAt) }
             earliest(stopReadingAt)
-            var timeout: Int32 = wakeAt.map { ($0 - now).pollMilliseconds } ?? -1
+            var timeout: Int32 = wakeAt.map { ($0 - now).millisecondsRoundedUp } ?? -1
             if !exited && pidfd < 0 { timeout = timeout < 0 ? 10 : min(timeout, 10) }
 
             fds.removeAll(keepingCapacity: true)

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSystem
+import VitalsSystem
 
 /// A started child and our ends of its pipes (non-blocking, close-on-exec).
 struct SpawnedChild {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsSystem
 
 @Suite("HTTP probes against a local server")
 struct HTTPProbeTests {

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsSystem
 
 /// Records every delivered result, with the time it arrived.
 final class RecordingSink: ProbeResultSink {
