@@ -12,6 +12,7 @@ struct SpawnedChild {
     /// -1 when stdin is `/dev/null`.
     var stdin: Int32
     var stdout: Int32
+    /// -1 when stderr shares the stdout pipe.
     var stderr: Int32
 }
 
@@ -43,7 +44,7 @@ enum Spawner {
         }
         var stdinPipe: (read: Int32, write: Int32)?
         let stdoutPipe: (read: Int32, write: Int32)
-        let stderrPipe: (read: Int32, write: Int32)
+        var stderrPipe: (read: Int32, write: Int32)?
         do {
             if !spec.stdin.isEmpty {
                 let p = try Posix.pipe(nonBlocking: .write)
@@ -52,8 +53,11 @@ enum Spawner {
             }
             stdoutPipe = try Posix.pipe(nonBlocking: .read)
             opened += [stdoutPipe.read, stdoutPipe.write]
-            stderrPipe = try Posix.pipe(nonBlocking: .read)
-            opened += [stderrPipe.read, stderrPipe.write]
+            if spec.stderr == .separate {
+                let p = try Posix.pipe(nonBlocking: .read)
+                opened += [p.read, p.write]
+                stderrPipe = p
+            }
         } catch {
             return fail(error)
         }
@@ -82,7 +86,7 @@ enum Spawner {
         }
         // dup2 clears close-on-exec on the copy, so exactly 0, 1 and 2 survive the exec.
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, 2)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe?.write ?? stdoutPipe.write, 2)
         // Descriptors others opened without O_CLOEXEC do not leak into the child either.
         posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         if let directory = spec.workingDirectory {
@@ -115,15 +119,15 @@ enum Spawner {
         // The child's ends belong to the child now (or to nobody).
         if let stdinPipe { Posix.close(stdinPipe.read) }
         Posix.close(stdoutPipe.write)
-        Posix.close(stderrPipe.write)
+        if let stderrPipe { Posix.close(stderrPipe.write) }
         guard rc == 0 else {
             if let stdinPipe { Posix.close(stdinPipe.write) }
             Posix.close(stdoutPipe.read)
-            Posix.close(stderrPipe.read)
+            if let stderrPipe { Posix.close(stderrPipe.read) }
             return .failure(failure(program: program, errno: rc, workingDirectory: spec.workingDirectory))
         }
         return .success(SpawnedChild(pid: pid, stdin: stdinPipe?.write ?? -1,
-                                     stdout: stdoutPipe.read, stderr: stderrPipe.read))
+                                     stdout: stdoutPipe.read, stderr: stderrPipe?.read ?? -1))
     }
 
     /// `posix_spawn` reports a missing working directory with the same errno
