@@ -91,8 +91,9 @@ let package = Package(
         .executableTarget(
             name: "vitals",
             dependencies: [
-                "VitalsAgent", "VitalsCore",
+                "VitalsAgent", "VitalsCore", "VitalsProbe", "VitalsProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

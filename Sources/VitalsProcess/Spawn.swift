@@ -93,29 +93,8 @@ enum Spawner {
             posix_spawn_file_actions_addchdir_np(&actions, directory)
         }
 
-        let cArgs = spec.argv.map { strdup($0) } + [nil]
-        let cEnv = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
-        }
-        var pid: pid_t = 0
-        var rc: Int32 = 0
-        for retry in 0...Self.textBusyRetries {
-            rc = cArgs.withUnsafeBufferPointer { args in
-                cEnv.withUnsafeBufferPointer { envp in
-                    posix_spawn(&pid, path, &actions, &attributes,
-                                UnsafeMutablePointer(mutating: args.baseAddress!),
-                                UnsafeMutablePointer(mutating: envp.baseAddress!))
-                }
-            }
-            // ETXTBSY: the program file is open for writing somewhere. When a
-            // script has just been written, that is often a child another
-            // thread is spawning at this moment, which holds a copy of the
-            // writer's descriptor until its own exec. It passes in microseconds.
-            guard rc == ETXTBSY, retry < Self.textBusyRetries else { break }
-            usleep(useconds_t(5_000 << retry)) // 5, 10, 20, 40, 80 ms
-        }
+        let (pid, rc) = launch(path: path, argv: spec.argv, environment: spec.environment,
+                               actions: &actions, attributes: &attributes)
         // The child's ends belong to the child now (or to nobody).
         if let stdinPipe { Posix.close(stdinPipe.read) }
         Posix.close(stdoutPipe.write)
@@ -128,6 +107,37 @@ enum Spawner {
         }
         return .success(SpawnedChild(pid: pid, stdin: stdinPipe?.write ?? -1,
                                      stdout: stdoutPipe.read, stderr: stderrPipe?.read ?? -1))
+    }
+
+    /// `posix_spawn(path)`, tried again while it fails with ETXTBSY. Returns
+    /// the pid and the error number (0 when the child runs).
+    static func launch(path: String, argv: [String], environment: [String: String],
+                       actions: UnsafePointer<posix_spawn_file_actions_t>?,
+                       attributes: UnsafePointer<posix_spawnattr_t>) -> (pid: pid_t, errno: Int32) {
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        var pid: pid_t = 0
+        var rc: Int32 = 0
+        for retry in 0...Self.textBusyRetries {
+            rc = cArgs.withUnsafeBufferPointer { args in
+                cEnv.withUnsafeBufferPointer { envp in
+                    posix_spawn(&pid, path, actions, attributes,
+                                UnsafeMutablePointer(mutating: args.baseAddress!),
+                                UnsafeMutablePointer(mutating: envp.baseAddress!))
+                }
+            }
+            // ETXTBSY: the program file is open for writing somewhere. When a
+            // script has just been written, that is often a child another
+            // thread is spawning at this moment, which holds a copy of the
+            // writer's descriptor until its own exec. It passes in microseconds.
+            guard rc == ETXTBSY, retry < Self.textBusyRetries else { break }
+            usleep(useconds_t(5_000 << retry)) // 5, 10, 20, 40, 80 ms
+        }
+        return (pid, rc)
     }
 
     /// `posix_spawn` reports a missing working directory with the same errno
