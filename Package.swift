@@ -35,6 +35,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The libcurl boundary: global init once, one-off requests, errors in curl's words.
+        .target(
+            name: "VitalsCurl",
+            dependencies: ["CCurl"],
+            swiftSettings: swiftSettings
+        ),
+
         // Pure model and decisions: configuration, health, failover. No I/O.
         .target(
             name: "VitalsCore",
@@ -44,7 +51,7 @@ let package = Package(
         // Seeing: scheduler, curl multi prober, TCP and exec checks.
         .target(
             name: "VitalsProbe",
-            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "CCurl", "CSystem"],
+            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "VitalsCurl", "CCurl"],
             swiftSettings: swiftSettings
         ),
         // Child processes: spawn in a process group, feed stdin, capture
@@ -57,7 +64,7 @@ let package = Package(
         // Acting: the action runner protocol and the exec, webhook and log runners.
         .target(
             name: "VitalsActions",
-            dependencies: ["VitalsCore", "VitalsProcess", "CCurl"],
+            dependencies: ["VitalsCore", "VitalsProcess", "VitalsCurl", "VitalsSystem", "CCurl"],
             swiftSettings: swiftSettings
         ),
         // Speaking: a small HTTP/1.1 server on epoll. Knows nothing of Vitals.

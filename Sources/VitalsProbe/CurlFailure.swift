@@ -1,4 +1,5 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import VitalsCore
 import VitalsSystem
@@ -30,7 +31,7 @@ enum CurlFailure {
         case CURLE_RECV_ERROR, CURLE_PARTIAL_FILE:
             return "connection closed mid-response"
         default:
-            let text = String(cString: curl_easy_strerror(code))
+            let text = Curl.text(code)
             if detail.isEmpty || detail == text { return text }
             return "\(text): \(detail)"
         }

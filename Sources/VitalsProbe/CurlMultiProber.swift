@@ -1,4 +1,5 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import Synchronization
 import VitalsCore
@@ -54,10 +55,6 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         init(multi: UnsafeMutableRawPointer) { self.multi = multi }
     }
 
-    private static let globalInit: Void = {
-        curl_global_init(Int(CURL_GLOBAL_ALL))
-    }()
-
     /// Connections cached per distinct origin, and the bounds, when
     /// `maxCachedConnections` is nil.
     static let connectionsPerOrigin = 4
@@ -84,7 +81,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
 
     /// - Parameter clock: stamps each result's `time`.
     public init(configuration: Configuration = .init(), clock: any VitalsClock = SystemClock()) {
-        _ = Self.globalInit
+        Curl.initialize()
         self.configuration = configuration
         self.clock = clock
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
@@ -125,7 +122,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             let code = curl_multi_add_handle(multi, transfer.easy)
             guard code == CURLM_OK else {
                 release(transfer)
-                pending.append(failure(slot, "cannot start probe: \(String(cString: curl_multi_strerror(code)))"))
+                pending.append(failure(slot, "cannot start probe: \(Curl.text(code))"))
                 return
             }
             target.transfer = transfer

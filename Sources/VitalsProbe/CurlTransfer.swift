@@ -1,4 +1,5 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import VitalsCore
 import VitalsSystem
@@ -245,7 +246,7 @@ final class CurlTransfer {
 
     private func note(_ option: CURLoption, _ code: CURLcode) {
         if code != CURLE_OK && setupFailure == nil {
-            setupFailure = "cannot set up probe: \(String(cString: curl_easy_strerror(code))) (option \(option.rawValue))"
+            setupFailure = "cannot set up probe: \(Curl.text(code)) (option \(option.rawValue))"
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import CSystem
 import Synchronization
 import VitalsCore
 import VitalsSystem
