@@ -79,11 +79,7 @@ struct WebhookRequest: Sendable {
     func send() async -> ActionAttempt {
         let cancellation = CurlRequest.Cancellation()
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ActionAttempt, Never>) in
-                LoopThread.detach(name: "vitals-webhook") {
-                    continuation.resume(returning: perform(cancellation))
-                }
-            }
+            await LoopThread.value(name: "vitals-webhook") { perform(cancellation) }
         } onCancel: {
             cancellation.cancel()
         }

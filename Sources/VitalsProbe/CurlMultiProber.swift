@@ -17,10 +17,7 @@ import VitalsSystem
 /// bounded idle list). Connections live in the multi handle's shared cache,
 /// so a probe of a keep-alive endpoint is still one request on an open
 /// connection whichever handle runs it.
-public final class CurlMultiProber: Prober, @unchecked Sendable {
-    // @unchecked: everything but `inbox` and `multi` (whose wakeup is
-    // thread-safe) is touched only by the thread running the loop, as the
-    // `Prober` contract requires.
+public final class CurlMultiProber: Prober {
 
     public struct Configuration: Sendable {
         /// Connections the multi handle keeps open for reuse. Nil: four per
@@ -48,11 +45,16 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         }
     }
 
-    /// Exec results on their way from the supervisor thread to the loop.
-    private final class Inbox: Sendable {
+    /// The multi handle's thread-safe side: exec results on their way from
+    /// the supervisor thread to the loop, and `curl_multi_wakeup`. It owns
+    /// the handle's lifetime, so a waker kept after the prober is gone stays valid.
+    private final class Inbox: ProberWaker {
         let completions = Mutex<[(ticket: UInt64, completion: ProbeCompletion)]>([])
+        // Only curl_multi_wakeup, which libcurl documents as callable from any thread, is used from other threads.
         nonisolated(unsafe) let multi: UnsafeMutableRawPointer
         init(multi: UnsafeMutableRawPointer) { self.multi = multi }
+        deinit { curl_multi_cleanup(multi) }
+        func wake() { curl_multi_wakeup(multi) }
     }
 
     /// Connections cached per distinct origin, and the bounds, when
@@ -98,8 +100,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             target.transfer = nil
         }
         targets.removeAll()
-        idle.removeAll() // cleans up the easy handles before the multi handle
-        curl_multi_cleanup(multi)
+        idle.removeAll() // cleans up the easy handles before the inbox cleans up the multi handle
         free(userAgent)
     }
 
@@ -147,9 +148,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         collect(into: &finished)
     }
 
-    public func wake() {
-        curl_multi_wakeup(multi)
-    }
+    public var waker: any ProberWaker { inbox }
 
     public func cancel(slot: Int, forget: Bool) {
         pending.removeAll { $0.slot == slot }
@@ -315,7 +314,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         let created = ExecSupervisor(maxOutputBytes: configuration.maxExecOutputBytes,
                                      killGrace: configuration.execKillGrace, clock: clock) { slot, ticket, result in
             inbox.completions.withLock { $0.append((ticket, ProbeCompletion(slot: slot, result: result))) }
-            curl_multi_wakeup(inbox.multi)
+            inbox.wake()
         }
         supervisor = created
         return created

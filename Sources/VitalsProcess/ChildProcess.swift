@@ -50,11 +50,7 @@ public enum ChildProcess {
     public static func run(_ spec: ChildProcessSpec) async -> ChildProcessResult {
         let cancellation = ChildProcessCancellation()
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ChildProcessResult, Never>) in
-                LoopThread.detach(name: "vitals-child") {
-                    continuation.resume(returning: runBlocking(spec, cancellation: cancellation))
-                }
-            }
+            await LoopThread.value(name: "vitals-child") { runBlocking(spec, cancellation: cancellation) }
         } onCancel: {
             cancellation.cancel()
         }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSystem
+import Synchronization
 
 /// The one way Vitals starts a thread for a loop (the status server's epoll
 /// loop, the prober's, child supervision): a pthread with a name `ps -L`
@@ -75,4 +76,23 @@ private func vitalsLoopThreadMain(_ argument: UnsafeMutableRawPointer?) -> Unsaf
     _ = vitals_thread_set_name(String(context.name.utf8.prefix(15))!)
     context.body()
     return nil
+}
+
+extension LoopThread {
+    /// Runs `body` on a new thread named `name` and returns what it returns.
+    /// The calling task waits without holding a thread of the cooperative
+    /// pool, so `body` may block for as long as it needs.
+    public static func value<T: Sendable>(name: String, _ body: sending @escaping () -> T) async -> T {
+        let handoff = Handoff(body)
+        return await withCheckedContinuation { continuation in
+            detach(name: name) { continuation.resume(returning: handoff.take()()) }
+        }
+    }
+}
+
+/// Carries a value that is `sending` (nobody else holds it) to the one thread that takes it.
+private final class Handoff<Value>: Sendable {
+    private let slot: Mutex<Value?>
+    init(_ value: sending Value) { slot = Mutex(value) }
+    func take() -> sending Value { slot.withLock { $0.take()! } }
 }
