@@ -22,19 +22,25 @@ import VitalsSystem
 /// a rejected request (see `HTTPParseError`) the connection is closed.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
-    private let handler: any HTTPHandler
+    private let handler: LoopHandler
     private let state = Mutex<State>(.idle)
     private let gauge = ConnectionGauge()
 
     private enum State {
         case idle
-        case running(thread: LoopThread, wakeFD: Int32, addresses: [HTTPListenAddress])
+        case running(thread: LoopThread, mailbox: LoopMailbox, addresses: [HTTPListenAddress])
         case stopped
     }
 
     public init(configuration: HTTPServerConfiguration = .init(), handler: any HTTPHandler) {
         self.configuration = configuration
-        self.handler = handler
+        self.handler = .immediate(handler)
+    }
+
+    /// A server whose handler may answer requests later, from another thread.
+    public init(configuration: HTTPServerConfiguration = .init(), deferringHandler: any HTTPDeferringHandler) {
+        self.configuration = configuration
+        self.handler = .deferring(deferringHandler)
     }
 
     deinit {
@@ -49,7 +55,6 @@ public final class HTTPServer: Sendable {
             guard case .idle = state else { preconditionFailure("HTTPServer.start() called on a server that was started") }
             var listeners: [Int32] = []
             var addresses: [HTTPListenAddress] = []
-            var wakeFD: Int32 = -1
             var loopOwnsDescriptors = false
             do throws(SystemCallError) {
                 for address in configuration.listenAddresses {
@@ -57,17 +62,16 @@ public final class HTTPServer: Sendable {
                     listeners.append(fd)
                     addresses.append(bound)
                 }
-                wakeFD = try Posix.eventFD()
-                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD,
-                                             openConnections: gauge)
+                let mailbox = try LoopMailbox()
+                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, mailbox: mailbox,
+                                         openConnections: gauge)
                 loopOwnsDescriptors = true
                 // Should the thread not start, the loop is released unrun and closes what it owns.
                 let thread = try LoopThread.start(name: "vitals-http") { loop.run() }
-                state = .running(thread: thread, wakeFD: wakeFD, addresses: addresses)
+                state = .running(thread: thread, mailbox: mailbox, addresses: addresses)
             } catch {
                 if !loopOwnsDescriptors {
                     for fd in listeners { Posix.close(fd) }
-                    if wakeFD >= 0 { Posix.close(wakeFD) }
                 }
                 throw error
             }
@@ -79,20 +83,19 @@ public final class HTTPServer: Sendable {
     /// Idempotent. From a handler (the loop thread itself) it only asks the
     /// loop to stop after the current event.
     public func stop() {
-        let running: (thread: LoopThread, wakeFD: Int32)? = state.withLock { state in
+        let running: (thread: LoopThread, mailbox: LoopMailbox)? = state.withLock { state in
             switch state {
-            case .running(let thread, let wakeFD, _):
+            case .running(let thread, let mailbox, _):
                 state = .stopped
-                return (thread, wakeFD)
+                return (thread, mailbox)
             case .idle, .stopped:
                 state = .stopped
                 return nil
             }
         }
         guard let running else { return }
-        // The loop exits only through this signal, and closes the wake
-        // descriptor itself afterwards.
-        Posix.signalEventFD(running.wakeFD)
+        // The loop exits only through this request.
+        running.mailbox.requestStop()
         running.thread.join()
     }
 
