@@ -30,13 +30,7 @@ extension EventLoop {
             return
         }
         if c.closing { return }
-        let result: IOResult
-        do {
-            result = try Posix.recv(c.fd, readBuffer)
-        } catch {
-            close(c)
-            return
-        }
+        guard let result = receive(c) else { return }
         switch result {
         case .wouldBlock:
             return
@@ -188,15 +182,19 @@ extension EventLoop {
         if !c.isClosed { drainLingering(c) }
     }
 
+    /// `recv` into the read buffer; nil when it failed and `c` was closed.
+    func receive(_ c: Connection) -> IOResult? {
+        do {
+            return try Posix.recv(c.fd, readBuffer)
+        } catch {
+            close(c)
+            return nil
+        }
+    }
+
     func drainLingering(_ c: Connection) {
         while true {
-            let result: IOResult
-            do {
-                result = try Posix.recv(c.fd, readBuffer)
-            } catch {
-                close(c)
-                return
-            }
+            guard let result = receive(c) else { return }
             switch result {
             case .wouldBlock:
                 return
