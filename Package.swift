@@ -82,7 +82,7 @@ let package = Package(
         // `make bench`: drives the prober against a local fleet and measures the status server.
         .executableTarget(
             name: "VitalsBench",
-            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP", "VitalsSystem"],
+            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
             swiftSettings: swiftSettings
         ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
@@ -107,15 +107,18 @@ let package = Package(
 
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CSystem"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CCurl", "CSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsSystem", "CSystem"],
+        .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "vitals"],
+        .testTarget(name: "VitalsAgentTests", dependencies: [
+                        "VitalsAgent", "VitalsCore", "VitalsActions", "VitalsHTTP", "VitalsProbe", "vitals",
+                        .product(name: "Logging", package: "swift-log"),
+                    ],
                     swiftSettings: swiftSettings),
     ]
 )
