@@ -9,8 +9,8 @@ import Synchronization
 /// One blocking HTTP request on a libcurl easy handle, for one-off calls
 /// (the command line, webhooks). Probes go through the prober's multi handle.
 ///
-/// - GET without a body and HEAD send none; any other method sends `body`
-///   when given (POST is curl's own, others are a custom request).
+/// - HEAD sends no body; any other method sends `body` when given (POST
+///   with a body is curl's own, the rest are named as a custom request).
 /// - `timeout` bounds the whole request, the connect included.
 /// - The first `maxResponseBytes` of the answer are kept, the rest is read,
 ///   counted and dropped.
@@ -121,7 +121,8 @@ public struct CurlRequest: Sendable {
             case "GET" where body == nil:
                 vitals_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
             default:
-                if method != "POST" { vitals_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method) }
+                // A POST without a body is curl's GET unless named.
+                if method != "POST" || body == nil { vitals_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method) }
                 if body != nil {
                     vitals_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, raw.count)
                     vitals_easy_setopt_pointer(easy, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeMutableRawPointer(errorBuffer))
