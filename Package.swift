@@ -111,6 +111,8 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsCurlTests", dependencies: ["VitalsCurl", "VitalsHTTP", "CCurl"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore"],
