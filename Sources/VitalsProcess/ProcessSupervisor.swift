@@ -99,7 +99,8 @@ public final class ProcessSupervisor: Sendable {
                 var now = clock.now
                 for command in commands {
                     switch command {
-                    case .start(let id, let spec, let completion): start(id: id, spec, completion, now: now)
+                    case .start(let id, let spec, let completion):
+                        if !stopping { start(id: id, spec, completion, now: now) }
                     case .cancel(let id):
                         for i in runs.indices where runs[i].id == id { runs[i].supervision.cancel(now: now) }
                     }
