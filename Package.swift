@@ -27,6 +27,20 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CSystem"),
+        // The system layer: syscalls (EINTR, errno, traps), the monotonic
+        // clock, loop threads. Knows nothing of Vitals.
+        .target(
+            name: "VitalsSystem",
+            dependencies: ["CSystem"],
+            swiftSettings: swiftSettings
+        ),
+
+        // The libcurl boundary: global init once, one-off requests, errors in curl's words.
+        .target(
+            name: "VitalsCurl",
+            dependencies: ["CCurl"],
+            swiftSettings: swiftSettings
+        ),
 
         // Pure model and decisions: configuration, health, failover. No I/O.
         .target(
@@ -37,26 +51,26 @@ let package = Package(
         // Seeing: scheduler, curl multi prober, TCP and exec checks.
         .target(
             name: "VitalsProbe",
-            dependencies: ["VitalsCore", "CCurl", "CSystem"],
+            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "VitalsCurl", "CCurl"],
             swiftSettings: swiftSettings
         ),
         // Child processes: spawn in a process group, feed stdin, capture
         // capped output, time out with TERM then KILL, reap. Knows nothing of Vitals.
         .target(
             name: "VitalsProcess",
-            dependencies: ["CSystem"],
+            dependencies: ["VitalsSystem", "CSystem"],
             swiftSettings: swiftSettings
         ),
         // Acting: the action runner protocol and the exec, webhook and log runners.
         .target(
             name: "VitalsActions",
-            dependencies: ["VitalsCore", "VitalsProcess", "CCurl"],
+            dependencies: ["VitalsCore", "VitalsProcess", "VitalsCurl", "VitalsSystem", "CCurl"],
             swiftSettings: swiftSettings
         ),
         // Speaking: a small HTTP/1.1 server on epoll. Knows nothing of Vitals.
         .target(
             name: "VitalsHTTP",
-            dependencies: ["CSystem"],
+            dependencies: ["VitalsSystem", "CSystem"],
             swiftSettings: swiftSettings
         ),
         // libFuzzer target for the HTTP request parser; built and run by scripts/fuzz.sh.
@@ -97,8 +111,9 @@ let package = Package(
         .executableTarget(
             name: "vitals",
             dependencies: [
-                "VitalsAgent", "VitalsCore",
+                "VitalsAgent", "VitalsCore", "VitalsProbe", "VitalsProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,15 +130,21 @@ let package = Package(
 
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "CSystem", "VitalsTestKit"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CCurl", "CSystem", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "CSystem"],
+        .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsCurlTests", dependencies: ["VitalsCurl", "VitalsHTTP", "CCurl"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsAgentTests", dependencies: ["VitalsAgent", "VitalsCore", "VitalsStore", "vitals", "VitalsTestKit"],
+        .testTarget(name: "VitalsAgentTests", dependencies: [
+                        "VitalsAgent", "VitalsCore", "VitalsActions", "VitalsHTTP", "VitalsProbe", "VitalsStore",
+                        "VitalsTestKit", "vitals",
+                        .product(name: "Logging", package: "swift-log"),
+                    ],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -5,8 +5,9 @@ import Musl
 #endif
 import CCurl
 import Foundation
-import Synchronization
 import VitalsCore
+import VitalsCurl
+import VitalsSystem
 
 /// `webhook` actions: sends the event JSON to a URL through libcurl.
 ///
@@ -74,106 +75,41 @@ struct WebhookRequest: Sendable {
     var maxResponseBytes: Int
     var userAgent: String
 
-    /// Sends the request once. Cancelling the task aborts the transfer.
+    /// Sends the request once, on a thread of its own. Cancelling the task aborts the transfer.
     func send() async -> ActionAttempt {
-        let transfer = Transfer(limit: maxResponseBytes)
+        let cancellation = CurlRequest.Cancellation()
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ActionAttempt, Never>) in
-                let thread = Thread { continuation.resume(returning: perform(transfer)) }
-                thread.name = "vitals-webhook"
-                thread.start()
-            }
+            await LoopThread.value(name: "vitals-webhook") { perform(cancellation) }
         } onCancel: {
-            transfer.cancelled.store(true, ordering: .releasing)
+            cancellation.cancel()
         }
-    }
-
-    /// What the curl callbacks see: the first bytes of the answer, and whether to abort.
-    final class Transfer: Sendable {
-        let limit: Int
-        let cancelled = Atomic<Bool>(false)
-        let received = Mutex<(bytes: [UInt8], total: Int)>(([], 0))
-        init(limit: Int) { self.limit = limit }
     }
 
     /// The blocking part.
-    private func perform(_ transfer: Transfer) -> ActionAttempt {
-        CurlGlobal.initialize()
-        guard let easy = curl_easy_init() else { return ActionAttempt(result: .error("cannot start libcurl")) }
-        defer { curl_easy_cleanup(easy) }
-        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        defer { errorBuffer.deallocate() }
-        var list: UnsafeMutablePointer<curl_slist>?
-        for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
-        list = curl_slist_append(list, "Expect:") // no 100-continue round trip for bodies over 1 KiB
-        defer { curl_slist_free_all(list) }
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
-        let timeoutMs = max(1, Int(timeout.milliseconds))
-
-        vitals_easy_setopt_string(easy, CURLOPT_URL, url)
-        vitals_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        vitals_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        vitals_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMs)
-        vitals_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs)
-        vitals_easy_setopt_string(easy, CURLOPT_USERAGENT, userAgent)
-        vitals_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
-        vitals_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
-        vitals_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context)
-        vitals_easy_setopt_write_function(easy) { data, size, count, user in
-            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            transfer.received.withLock { received in
-                received.total += n
-                let room = transfer.limit - received.bytes.count
-                if let data, room > 0 {
-                    received.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(n, room)))
-                }
-            }
-            return n // the rest is read and dropped
-        }
-        vitals_easy_setopt_long(easy, CURLOPT_NOPROGRESS, 0)
-        vitals_easy_setopt_pointer(easy, CURLOPT_XFERINFODATA, context)
-        vitals_easy_setopt_xferinfo_function(easy) { user, _, _, _, _ in
-            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            return transfer.cancelled.load(ordering: .acquiring) ? 1 : 0
-        }
-
-        var payload = body
-        let code: CURLcode = payload.withUnsafeMutableBytes { raw in
-            switch method {
-            case "GET":
-                vitals_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
-            case "HEAD":
-                vitals_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
-            default:
-                if method != "POST" { vitals_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method) }
-                vitals_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, raw.count)
-                vitals_easy_setopt_pointer(easy, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeMutableRawPointer(errorBuffer))
-            }
-            return curl_easy_perform(easy)
-        }
-
-        let received = transfer.received.withLock { $0 }
-        let responseBody = CapturedText(bytes: received.bytes, totalBytes: received.total)
-        guard code == CURLE_OK else {
-            if code == CURLE_ABORTED_BY_CALLBACK && transfer.cancelled.load(ordering: .acquiring) {
+    private func perform(_ cancellation: CurlRequest.Cancellation) -> ActionAttempt {
+        let bodyless = method == "GET" || method == "HEAD"
+        let request = CurlRequest(method: method, url: url,
+                                  // No 100-continue round trip for bodies over 1 KiB.
+                                  headers: headers.map { ($0.0, $0.1) } + [("Expect", "")],
+                                  body: bodyless ? nil : body, timeout: timeout,
+                                  maxResponseBytes: maxResponseBytes, userAgent: userAgent, protocols: "http,https")
+        switch request.perform(cancellation: cancellation) {
+        case .failure(let error):
+            if error.code == CURLE_ABORTED_BY_CALLBACK && cancellation.isCancelled {
                 return ActionAttempt(result: .cancelled)
             }
-            if code == CURLE_OPERATION_TIMEDOUT { return ActionAttempt(result: .timedOut(after: timeout)) }
-            var osErrno = 0
-            vitals_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
-            let words = Self.words(for: code, osErrno: Int32(osErrno), detail: String(cString: errorBuffer), url: url)
-            return ActionAttempt(result: .error("\(words) (\(Self.origin(of: url)))"))
+            if error.code == CURLE_OPERATION_TIMEDOUT { return ActionAttempt(result: .timedOut(after: timeout)) }
+            return ActionAttempt(result: .error("\(Self.words(for: error)) (\(Self.origin(of: url)))"))
+        case .success(let response):
+            if (200...299).contains(response.status) { return ActionAttempt(result: .ok) }
+            let responseBody = CapturedText(bytes: response.body, totalBytes: response.totalBytes)
+            return ActionAttempt(result: .failed(.httpStatus(response.status)), output: ActionOutput(responseBody: responseBody))
         }
-        var status = 0
-        vitals_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        if (200...299).contains(status) { return ActionAttempt(result: .ok) }
-        return ActionAttempt(result: .failed(.httpStatus(status)), output: ActionOutput(responseBody: responseBody))
     }
 
     /// A curl failure in an operator's words.
-    static func words(for code: CURLcode, osErrno: Int32, detail: String, url: String) -> String {
+    static func words(for error: CurlError) -> String {
+        let (code, osErrno, detail) = (error.code, error.osErrno, error.detail)
         switch code {
         case CURLE_COULDNT_CONNECT:
             switch osErrno {
@@ -182,10 +118,10 @@ struct WebhookRequest: Sendable {
             case ENETUNREACH: return "network unreachable"
             case ETIMEDOUT: return "connect timed out"
             case 0: return "cannot connect"
-            default: return "cannot connect: \(String(cString: strerror(osErrno)))"
+            default: return "cannot connect: \(Posix.errorText(osErrno))"
             }
         case CURLE_COULDNT_RESOLVE_HOST:
-            return "cannot resolve host \(URLComponents(string: url)?.host ?? "in URL")"
+            return "cannot resolve host \(URLComponents(string: error.url)?.host ?? "in URL")"
         case CURLE_URL_MALFORMAT:
             return "malformed URL"
         case CURLE_UNSUPPORTED_PROTOCOL:
@@ -195,9 +131,9 @@ struct WebhookRequest: Sendable {
         case CURLE_SEND_ERROR, CURLE_RECV_ERROR:
             return osErrno == ECONNRESET ? "connection reset" : (detail.isEmpty ? "connection failed" : detail)
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CACERT_BADFILE:
-            return "TLS: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
+            return "TLS: " + error.message
         default:
-            return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+            return error.message
         }
     }
 
@@ -210,12 +146,4 @@ struct WebhookRequest: Sendable {
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         return "\(scheme)://\(shownHost)" + (parts.port.map { ":\($0)" } ?? "")
     }
-}
-
-/// `curl_global_init` exactly once per process, before any thread uses curl.
-/// (libcurl 7.84+ makes it thread-safe and reference-counted, so a second
-/// module doing the same is harmless.)
-enum CurlGlobal {
-    private static let once: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
-    static func initialize() { _ = once }
 }

@@ -298,7 +298,7 @@ final class TimingProber: Prober, @unchecked Sendable {
         }
     }
 
-    func wake() { inner.wake() }
+    var waker: any ProberWaker { inner.waker }
 
     func cancel(slot: Int, forget: Bool) { inner.cancel(slot: slot, forget: forget) }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSystem
 import Synchronization
+import VitalsSystem
 
 /// A small, strict HTTP/1.1 server: POSIX sockets, one epoll event-loop
 /// thread, requests handed to an `HTTPHandler`.
@@ -21,19 +22,25 @@ import Synchronization
 /// a rejected request (see `HTTPParseError`) the connection is closed.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
-    private let handler: any HTTPHandler
+    private let handler: LoopHandler
     private let state = Mutex<State>(.idle)
     private let gauge = ConnectionGauge()
 
     private enum State {
         case idle
-        case running(thread: pthread_t, wakeFD: Int32, addresses: [HTTPListenAddress])
+        case running(thread: LoopThread, mailbox: LoopMailbox, addresses: [HTTPListenAddress])
         case stopped
     }
 
     public init(configuration: HTTPServerConfiguration = .init(), handler: any HTTPHandler) {
         self.configuration = configuration
-        self.handler = handler
+        self.handler = .immediate(handler)
+    }
+
+    /// A server whose handler may answer requests later, from another thread.
+    public init(configuration: HTTPServerConfiguration = .init(), deferringHandler: any HTTPDeferringHandler) {
+        self.configuration = configuration
+        self.handler = .deferring(deferringHandler)
     }
 
     deinit {
@@ -48,7 +55,6 @@ public final class HTTPServer: Sendable {
             guard case .idle = state else { preconditionFailure("HTTPServer.start() called on a server that was started") }
             var listeners: [Int32] = []
             var addresses: [HTTPListenAddress] = []
-            var wakeFD: Int32 = -1
             var loopOwnsDescriptors = false
             do throws(SystemCallError) {
                 for address in configuration.listenAddresses {
@@ -56,24 +62,16 @@ public final class HTTPServer: Sendable {
                     listeners.append(fd)
                     addresses.append(bound)
                 }
-                wakeFD = try Posix.eventFD()
-                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, wakeFD: wakeFD,
-                                             openConnections: gauge)
+                let mailbox = try LoopMailbox()
+                let loop = try EventLoop(configuration: configuration, handler: handler, listeners: listeners, mailbox: mailbox,
+                                         openConnections: gauge)
                 loopOwnsDescriptors = true
-                let argument = Unmanaged.passRetained(loop).toOpaque()
-                var thread = pthread_t()
-                let rc = pthread_create(&thread, nil, vitalsHTTPEventLoopMain, argument)
-                guard rc == 0 else {
-                    // The loop never ran: run it just to close what it owns.
-                    Posix.signalEventFD(wakeFD)
-                    Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue().run()
-                    throw SystemCallError(call: "pthread_create", errno: rc)
-                }
-                state = .running(thread: thread, wakeFD: wakeFD, addresses: addresses)
+                // Should the thread not start, the loop is released unrun and closes what it owns.
+                let thread = try LoopThread.start(name: "vitals-http") { loop.run() }
+                state = .running(thread: thread, mailbox: mailbox, addresses: addresses)
             } catch {
                 if !loopOwnsDescriptors {
                     for fd in listeners { Posix.close(fd) }
-                    if wakeFD >= 0 { Posix.close(wakeFD) }
                 }
                 throw error
             }
@@ -85,25 +83,20 @@ public final class HTTPServer: Sendable {
     /// Idempotent. From a handler (the loop thread itself) it only asks the
     /// loop to stop after the current event.
     public func stop() {
-        let running: (thread: pthread_t, wakeFD: Int32)? = state.withLock { state in
+        let running: (thread: LoopThread, mailbox: LoopMailbox)? = state.withLock { state in
             switch state {
-            case .running(let thread, let wakeFD, _):
+            case .running(let thread, let mailbox, _):
                 state = .stopped
-                return (thread, wakeFD)
+                return (thread, mailbox)
             case .idle, .stopped:
                 state = .stopped
                 return nil
             }
         }
         guard let running else { return }
-        // The loop exits only through this signal, and closes the wake
-        // descriptor itself afterwards.
-        Posix.signalEventFD(running.wakeFD)
-        if pthread_equal(pthread_self(), running.thread) != 0 {
-            pthread_detach(running.thread)
-        } else {
-            pthread_join(running.thread, nil)
-        }
+        // The loop exits only through this request.
+        running.mailbox.requestStop()
+        running.thread.join()
     }
 
     /// The addresses bound, with the kernel-chosen port where port 0 was

@@ -91,6 +91,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// The `listen(2)` backlog. Default: 1024.
     public var listenBacklog: Int32
 
+    /// How long a deferred request (see `HTTPDeferringHandler`) may wait for
+    /// its answer. Past it the client gets 503 and the connection is closed;
+    /// the late answer is dropped. Default: 30 s.
+    public var deferredResponseTimeout: Duration
+
     public init(
         listenAddresses: [HTTPListenAddress] = [.loopbackIPv4()],
         limits: HTTPParserLimits = .default,
@@ -101,7 +106,8 @@ public struct HTTPServerConfiguration: Sendable {
         lingerTimeout: Duration = .seconds(2),
         maxConnections: Int = 1024,
         maxBufferedOutputBytes: Int = 256 * 1024,
-        listenBacklog: Int32 = 1024
+        listenBacklog: Int32 = 1024,
+        deferredResponseTimeout: Duration = .seconds(30)
     ) {
         self.listenAddresses = listenAddresses
         self.limits = limits
@@ -113,6 +119,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.maxBufferedOutputBytes = maxBufferedOutputBytes
         self.listenBacklog = listenBacklog
+        self.deferredResponseTimeout = deferredResponseTimeout
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import VitalsSystem
 
 /// Response bytes waiting for a connection's socket: heads (and small
 /// bodies) copied into one reusable byte array, large bodies referenced,

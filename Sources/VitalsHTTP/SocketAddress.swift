@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSystem
+import VitalsSystem
 
 /// A numeric socket address, converted from and to the public types.
 struct SocketAddress {

@@ -6,8 +6,8 @@ import VitalsCore
 /// The closure is called on the loop thread to start each probe and must
 /// return promptly; it calls `complete` exactly once, from any thread, when
 /// the probe ends. A completion for a cancelled probe is dropped.
-public final class ClosureProber: Prober, @unchecked Sendable {
-    // @unchecked: all mutable state is guarded by `condition`.
+public final class ClosureProber: Prober, ProberWaker, @unchecked Sendable {
+    // @unchecked: every mutable field is read and written only with `condition` locked.
 
     public typealias Completion = @Sendable (ProbeResult) -> Void
 
@@ -51,6 +51,8 @@ public final class ClosureProber: Prober, @unchecked Sendable {
         }
         arrived.removeAll(keepingCapacity: true)
     }
+
+    public var waker: any ProberWaker { self }
 
     public func wake() {
         condition.lock()

@@ -1,6 +1,8 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import VitalsCore
+import VitalsSystem
 
 /// Turns a failed transfer into an operator's reason.
 enum CurlFailure {
@@ -29,7 +31,7 @@ enum CurlFailure {
         case CURLE_RECV_ERROR, CURLE_PARTIAL_FILE:
             return "connection closed mid-response"
         default:
-            let text = String(cString: curl_easy_strerror(code))
+            let text = Curl.text(code)
             if detail.isEmpty || detail == text { return text }
             return "\(text): \(detail)"
         }

@@ -1,7 +1,9 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import Synchronization
 import VitalsCore
+import VitalsSystem
 
 /// The production `Prober`: HTTP, HTTPS and TCP checks are easy handles on
 /// one curl multi handle, driven by whichever thread calls `poll` (the
@@ -15,10 +17,7 @@ import VitalsCore
 /// bounded idle list). Connections live in the multi handle's shared cache,
 /// so a probe of a keep-alive endpoint is still one request on an open
 /// connection whichever handle runs it.
-public final class CurlMultiProber: Prober, @unchecked Sendable {
-    // @unchecked: everything but `inbox` and `multi` (whose wakeup is
-    // thread-safe) is touched only by the thread running the loop, as the
-    // `Prober` contract requires.
+public final class CurlMultiProber: Prober {
 
     public struct Configuration: Sendable {
         /// Connections the multi handle keeps open for reuse. Nil: four per
@@ -46,16 +45,17 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         }
     }
 
-    /// Exec results on their way from the supervisor thread to the loop.
-    private final class Inbox: Sendable {
+    /// The multi handle's thread-safe side: exec results on their way from
+    /// the supervisor thread to the loop, and `curl_multi_wakeup`. It owns
+    /// the handle's lifetime, so a waker kept after the prober is gone stays valid.
+    private final class Inbox: ProberWaker {
         let completions = Mutex<[(ticket: UInt64, completion: ProbeCompletion)]>([])
+        // Only curl_multi_wakeup, which libcurl documents as callable from any thread, is used from other threads.
         nonisolated(unsafe) let multi: UnsafeMutableRawPointer
         init(multi: UnsafeMutableRawPointer) { self.multi = multi }
+        deinit { curl_multi_cleanup(multi) }
+        func wake() { curl_multi_wakeup(multi) }
     }
-
-    private static let globalInit: Void = {
-        curl_global_init(Int(CURL_GLOBAL_ALL))
-    }()
 
     /// Connections cached per distinct origin, and the bounds, when
     /// `maxCachedConnections` is nil.
@@ -83,7 +83,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
 
     /// - Parameter clock: stamps each result's `time`.
     public init(configuration: Configuration = .init(), clock: any VitalsClock = SystemClock()) {
-        _ = Self.globalInit
+        Curl.initialize()
         self.configuration = configuration
         self.clock = clock
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
@@ -100,8 +100,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             target.transfer = nil
         }
         targets.removeAll()
-        idle.removeAll() // cleans up the easy handles before the multi handle
-        curl_multi_cleanup(multi)
+        idle.removeAll() // cleans up the easy handles before the inbox cleans up the multi handle
         free(userAgent)
     }
 
@@ -124,7 +123,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
             let code = curl_multi_add_handle(multi, transfer.easy)
             guard code == CURLM_OK else {
                 release(transfer)
-                pending.append(failure(slot, "cannot start probe: \(String(cString: curl_multi_strerror(code)))"))
+                pending.append(failure(slot, "cannot start probe: \(Curl.text(code))"))
                 return
             }
             target.transfer = transfer
@@ -144,14 +143,12 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         curl_multi_perform(multi, &running)
         collect(into: &finished)
         guard finished.count == before else { return }
-        curl_multi_poll(multi, nil, 0, Int32(timeout.millisecondsRoundedUp), nil)
+        curl_multi_poll(multi, nil, 0, timeout.millisecondsRoundedUp, nil)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
     }
 
-    public func wake() {
-        curl_multi_wakeup(multi)
-    }
+    public var waker: any ProberWaker { inbox }
 
     public func cancel(slot: Int, forget: Bool) {
         pending.removeAll { $0.slot == slot }
@@ -317,7 +314,7 @@ public final class CurlMultiProber: Prober, @unchecked Sendable {
         let created = ExecSupervisor(maxOutputBytes: configuration.maxExecOutputBytes,
                                      killGrace: configuration.execKillGrace, clock: clock) { slot, ticket, result in
             inbox.completions.withLock { $0.append((ticket, ProbeCompletion(slot: slot, result: result))) }
-            curl_multi_wakeup(inbox.multi)
+            inbox.wake()
         }
         supervisor = created
         return created

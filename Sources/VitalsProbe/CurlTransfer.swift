@@ -1,6 +1,8 @@
 import CCurl
+import VitalsCurl
 import Foundation
 import VitalsCore
+import VitalsSystem
 
 /// What one service's probes need, prepared once per check: the C strings and
 /// header list handed to curl, the conditions, and what must outlive a single
@@ -45,7 +47,7 @@ final class CurlTarget {
         check = service.check
         timeout = service.timing.timeout
         interval = service.timing.interval
-        timeoutMs = max(1, service.timing.timeout.millisecondsRoundedUp)
+        timeoutMs = max(1, Int(service.timing.timeout.millisecondsRoundedUp))
         let intervalSeconds = Int(service.timing.interval.components.seconds)
         maxConnectionAgeSeconds = min(600, max(30, 2 * intervalSeconds + 5))
 
@@ -244,7 +246,7 @@ final class CurlTransfer {
 
     private func note(_ option: CURLoption, _ code: CURLcode) {
         if code != CURLE_OK && setupFailure == nil {
-            setupFailure = "cannot set up probe: \(String(cString: curl_easy_strerror(code))) (option \(option.rawValue))"
+            setupFailure = "cannot set up probe: \(Curl.text(code)) (option \(option.rawValue))"
         }
     }
 }

@@ -28,8 +28,7 @@ public struct ProbeVerdict: Sendable, Equatable, CustomStringConvertible {
 /// Soft conditions then make it degraded: latency within `slowLatency`, the
 /// certificate valid for at least `certMinDays` more days.
 public struct HTTPConditions: @unchecked Sendable {
-    // @unchecked: NSRegularExpression is immutable once built and safe to
-    // share between threads; it is simply not marked Sendable.
+    // @unchecked: NSRegularExpression, immutable once built, is thread-safe but not marked Sendable.
     public let check: HTTPCheck
     private let needle: [UInt8]?
     private let regex: NSRegularExpression?

@@ -1,7 +1,7 @@
 import Foundation
-import CSystem
 import Synchronization
 import VitalsCore
+import VitalsSystem
 
 /// Probes every service at its interval, from one loop thread that is also
 /// the prober's I/O thread: the loop starts the probes that are due, then
@@ -21,12 +21,8 @@ import VitalsCore
 ///   makes is whatever the sink does with it.
 ///
 /// Heartbeat services are not probed and are ignored here.
-public final class ProbeScheduler: @unchecked Sendable {
-    // @unchecked: `book`, `finished` and `due` belong to the loop thread (or
-    // to the caller before `start`); shared state is behind `shared` and
-    // `recorder`.
-
-    private struct Shared {
+public final class ProbeScheduler: Sendable {
+    struct Shared {
         enum Phase { case idle, running, stopped }
         var phase: Phase = .idle
         var stopRequested = false
@@ -37,16 +33,13 @@ public final class ProbeScheduler: @unchecked Sendable {
     /// How early a probe may start to share a wakeup with others (1ms).
     static let coalescingWindow: Int64 = 1_000_000
 
-    private let prober: any Prober
-    private let sink: any ProbeResultSink
-    private let next: @Sendable (String, ProbeResult) -> NextProbe
-    private let shared = Mutex(Shared())
-    private let recorder = Mutex(StatisticsRecorder())
+    /// The prober's wake-up, shared with the loop thread, which owns the prober.
+    private let waker: any ProberWaker
+    let shared = Mutex(Shared())
+    let recorder = Mutex(StatisticsRecorder())
     private let exited = DispatchSemaphore(value: 0)
-
-    private var book: ScheduleBook
-    private var initialServices: [ServiceConfig]
-    private var slotByName: [String: Int] = [:]
+    /// The loop with the prober and the schedule, until `start` hands it to its thread.
+    private let unstarted: Mutex<ProbeLoop?>
 
     /// - Parameters:
     ///   - services: what to probe; heartbeat services are skipped.
@@ -59,31 +52,21 @@ public final class ProbeScheduler: @unchecked Sendable {
     ///     wait here (and show as lateness) instead of piling into curl: a
     ///     backlog of thousands of transfers, each on a connection of its
     ///     own, costs more per probe than it clears and never drains.
-    public init(services: [ServiceConfig], prober: any Prober, sink: any ProbeResultSink,
+    public init(services: [ServiceConfig], prober: sending any Prober, sink: any ProbeResultSink,
                 next: @escaping @Sendable (_ service: String, _ result: ProbeResult) -> NextProbe = { _, _ in .normal },
                 seed: UInt64? = nil, maxInFlight: Int = ProbeScheduler.defaultMaxInFlight) {
-        self.maxInFlight = max(1, maxInFlight)
-        self.prober = prober
-        self.sink = sink
-        self.next = next
-        book = ScheduleBook(seed: seed ?? UInt64.random(in: .min ... .max))
-        initialServices = services
+        waker = prober.waker
+        unstarted = Mutex(ProbeLoop(services: services, prober: prober, sink: sink, next: next,
+                                    book: ScheduleBook(seed: seed ?? UInt64.random(in: .min ... .max)),
+                                    maxInFlight: max(1, maxInFlight)))
     }
 
     /// Starts the loop thread. A second call does nothing.
     public func start() {
-        let shouldStart = shared.withLock { state in
-            guard state.phase == .idle else { return false }
-            state.phase = .running
-            return true
-        }
-        guard shouldStart else { return }
-        let thread = Thread { [self] in
-            // The priority the operator gave the process, not that of the
-            // thread pool worker that started the scheduler.
-            _ = vitals_thread_adopt_process_nice()
-            _ = vitals_thread_set_name("vitals-probe")
-            loop()
+        guard let loop = unstarted.withLock({ $0.take() }) else { return }
+        shared.withLock { $0.phase = .running }
+        LoopThread.detach(name: "vitals-probe") { [self] in
+            loop.run(self)
             let waiters = shared.withLock { state in
                 state.phase = .stopped
                 defer { state.waiters.removeAll() }
@@ -92,8 +75,6 @@ public final class ProbeScheduler: @unchecked Sendable {
             for waiter in waiters { waiter.resume() }
             exited.signal()
         }
-        thread.name = "vitals-probe"
-        thread.start()
     }
 
     /// Stops promptly: abandons probes in flight (their transfers removed,
@@ -132,7 +113,7 @@ public final class ProbeScheduler: @unchecked Sendable {
             state.stopRequested = true
             return state.phase == .running
         }
-        if wasRunning { prober.wake() }
+        if wasRunning { waker.wake() }
         return wasRunning
     }
 
@@ -142,7 +123,7 @@ public final class ProbeScheduler: @unchecked Sendable {
     /// cancelled; a new one is added. Any thread.
     public func update(services: [ServiceConfig]) {
         shared.withLock { $0.pendingServices = services }
-        prober.wake()
+        waker.wake()
     }
 
     /// The counters now. Any thread.
@@ -153,108 +134,8 @@ public final class ProbeScheduler: @unchecked Sendable {
 
     /// The default bound on probes running at once.
     public static let defaultMaxInFlight = 1_000
-    private let maxInFlight: Int
 
-    // MARK: The loop thread
-
-    private func loop() {
-        apply(initialServices, now: MonotonicInstant.now().nanoseconds)
-        initialServices = []
-        var due: [(slot: Int, lateness: Int64)] = []
-        var finished: [ProbeCompletion] = []
-        var overrunNames: [String] = []
-
-        while true {
-            let (stop, services) = shared.withLock { state in
-                defer { state.pendingServices = nil }
-                return (state.stopRequested, state.pendingServices)
-            }
-            if stop { break }
-            var now = MonotonicInstant.now().nanoseconds
-            if let services { apply(services, now: now) }
-
-            // Probes due within the next millisecond start now: one wakeup
-            // serves several, which matters at thousands of probes a second.
-            let room = maxInFlight - book.inFlightCount
-            if room > 0 { book.takeDue(now: now, window: Self.coalescingWindow, limit: room, into: &due) }
-            if !due.isEmpty {
-                for (slot, _) in due {
-                    prober.start(book.slot(slot)!.service, slot: slot)
-                }
-                let inFlight = book.inFlightCount
-                recorder.withLock { r in
-                    r.started += UInt64(due.count)
-                    r.inFlight = inFlight
-                    for (_, lateness) in due { r.recordLateness(lateness) }
-                }
-                due.removeAll(keepingCapacity: true)
-            }
-
-            // At the bound, wait for a probe to finish (poll returns then).
-            let wait: Duration = book.inFlightCount >= maxInFlight ? .seconds(1)
-                : book.nextDue.map { .nanoseconds(max(0, $0 - now)) } ?? .seconds(1)
-            prober.poll(timeout: min(wait, .seconds(1)), into: &finished)
-            guard !finished.isEmpty else { continue }
-
-            now = MonotonicInstant.now().nanoseconds
-            var delivered: UInt64 = 0
-            for completion in finished {
-                // A result for a slot not in flight belongs to a cancelled probe.
-                guard let slot = book.slot(completion.slot), slot.inFlight else { continue }
-                let name = slot.service.name
-                sink.deliver(completion.result, service: name)
-                let kind = next(name, completion.result)
-                if let decision = book.finish(completion.slot, now: now, next: kind), decision.overran {
-                    overrunNames.append(name)
-                }
-                delivered += 1
-            }
-            if delivered > 0 { sink.roundEnded() }
-            let inFlight = book.inFlightCount
-            recorder.withLock { r in
-                r.completed += delivered
-                r.inFlight = inFlight
-                r.overruns += UInt64(overrunNames.count)
-                for name in overrunNames { r.overrunsByService[name, default: 0] += 1 }
-            }
-            finished.removeAll(keepingCapacity: true)
-            overrunNames.removeAll(keepingCapacity: true)
-        }
-
-        for slot in book.inFlightSlots {
-            prober.cancel(slot: slot, forget: false)
-            book.remove(slot)
-        }
-        recorder.withLock { $0.inFlight = 0 }
-    }
-
-    private func apply(_ services: [ServiceConfig], now: Int64) {
-        var wanted: [String: ServiceConfig] = [:]
-        for service in services where Self.isProbed(service) { wanted[service.name] = service }
-
-        for (name, slot) in slotByName {
-            guard let current = book.slot(slot) else { continue }
-            if let replacement = wanted[name] {
-                if replacement.check != current.service.check || replacement.timing != current.service.timing {
-                    prober.cancel(slot: slot, forget: true)
-                    book.replace(slot, with: replacement, now: now)
-                } else if replacement != current.service {
-                    book.setService(slot, replacement) // e.g. depends_on changed: nothing to re-plan
-                }
-            } else {
-                prober.cancel(slot: slot, forget: true)
-                book.remove(slot)
-                slotByName[name] = nil
-            }
-        }
-        for service in services where Self.isProbed(service) && slotByName[service.name] == nil {
-            slotByName[service.name] = book.add(service, now: now)
-        }
-        let inFlight = book.inFlightCount
-        recorder.withLock { $0.inFlight = inFlight }
-    }
-
-    private static func isProbed(_ service: ServiceConfig) -> Bool {
+    static func isProbed(_ service: ServiceConfig) -> Bool {
         switch service.check {
         case .http, .tcp, .exec: true
         case .heartbeat: false
@@ -268,16 +149,10 @@ extension ProbeScheduler {
     /// skipped. Runs `prober` on a thread of its own: do not pass a prober a
     /// running scheduler owns.
     public static func probeOnce(services: [ServiceConfig],
-                                 prober: any Prober = CurlMultiProber()) async -> [String: ProbeResult] {
+                                 prober: sending any Prober = CurlMultiProber()) async -> [String: ProbeResult] {
         let probed = services.filter(isProbed)
         guard !probed.isEmpty else { return [:] }
-        return await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: runOnce(probed, prober: prober))
-            }
-            thread.name = "vitals-probe-once"
-            thread.start()
-        }
+        return await LoopThread.value(name: "vitals-probe-once") { runOnce(probed, prober: prober) }
     }
 
     /// The blocking form of `probeOnce`, on the calling thread.

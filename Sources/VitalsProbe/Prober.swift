@@ -7,27 +7,34 @@ import VitalsCore
 /// the next due probe) and hands back the probes that finished, and a result
 /// never hops threads before it reaches the scheduler.
 ///
-/// Every method except `wake()` is called from one thread at a time (the
-/// thread running the loop). `wake()` may be called from any thread.
-public protocol Prober: AnyObject, Sendable {
+/// A prober is not `Sendable`: it belongs to the thread that runs the loop,
+/// and is handed over whole (`sending`) to the scheduler that starts it.
+/// Only its `waker` is shared with other threads.
+public protocol Prober: AnyObject {
     /// Starts one probe of `service`. `slot` names the probe in its
     /// `ProbeCompletion` and stays the same for a service across probes, so a
     /// prober may keep per-service state (an easy handle, a kept-alive
     /// connection) under it. At most one probe per slot is in flight.
     func start(_ service: ServiceConfig, slot: Int)
 
-    /// Waits until at least one probe finishes, `wake()` is called, or
+    /// Waits until at least one probe finishes, the waker is woken, or
     /// `timeout` passes, then appends every finished probe to `finished`.
     /// May return early and empty-handed.
     func poll(timeout: Duration, into finished: inout [ProbeCompletion])
-
-    /// Makes the current (or the next) `poll` return promptly. Any thread.
-    func wake()
 
     /// Abandons the probe in flight in `slot`, if any: no completion follows.
     /// With `forget`, also drops what the prober keeps for the slot (the
     /// service was removed or its check changed).
     func cancel(slot: Int, forget: Bool)
+
+    /// Makes the current (or the next) `poll` return promptly; usable from
+    /// any thread, and for as long as anyone holds it.
+    var waker: any ProberWaker { get }
+}
+
+/// The part of a `Prober` other threads may touch.
+public protocol ProberWaker: Sendable {
+    func wake()
 }
 
 /// A probe that finished: which slot, and its raw result.

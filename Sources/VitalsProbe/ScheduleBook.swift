@@ -1,4 +1,5 @@
 import VitalsCore
+import VitalsSystem
 
 /// Where in its interval a service's probes fall: a stable hash of the name
 /// (FNV-1a, 64-bit; not Swift's per-process randomized `Hasher`), so a

@@ -6,6 +6,7 @@ import Musl
 import CSystem
 import Foundation
 import Synchronization
+import VitalsSystem
 
 /// Runs one program under supervision, the way keepalived's `check_misc.c`
 /// runs scripts, and returns once nothing of it is left.
@@ -49,13 +50,7 @@ public enum ChildProcess {
     public static func run(_ spec: ChildProcessSpec) async -> ChildProcessResult {
         let cancellation = ChildProcessCancellation()
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ChildProcessResult, Never>) in
-                let thread = Thread {
-                    continuation.resume(returning: runBlocking(spec, cancellation: cancellation))
-                }
-                thread.name = "vitals-child"
-                thread.start()
-            }
+            await LoopThread.value(name: "vitals-child") { runBlocking(spec, cancellation: cancellation) }
         } onCancel: {
             cancellation.cancel()
         }
@@ -104,18 +99,24 @@ public enum ChildProcess {
             child = spawned
         }
 
-        var supervision = Supervision(child: child, spec: spec, started: started,
-                                      cancelFD: cancellation?.fd ?? -1, usePidfd: usePidfd)
-        supervision.loop(clock: clock)
-        // Whatever is left of the group dies now. The leader is still an
-        // unreaped zombie, so the group id cannot have been reused yet.
-        Posix.signalGroup(child.pid, SIGKILL)
-        let status = Posix.reap(child.pid)
-        supervision.closeAll()
-        return ChildProcessResult(pid: child.pid, termination: .init(waitStatus: status),
-                                  timedOut: supervision.timedOut, cancelled: supervision.cancelled,
-                                  stdout: supervision.stdout.output, stderr: supervision.stderr.output,
-                                  stdinBytesWritten: supervision.stdinOffset, duration: clock.now - started)
+        var supervision = Supervision(child: child, spec: spec, started: started, usePidfd: usePidfd)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { buffer.deallocate() }
+        let cancelFD = cancellation?.fd ?? -1
+        var fds: [pollfd] = []
+        while true {
+            let now = clock.now
+            guard supervision.advance(now: now) else { break }
+            fds.removeAll(keepingCapacity: true)
+            let slots = supervision.register(&fds)
+            let cancelSlot = cancelFD >= 0 && !supervision.cancelled ? fds.count : -1
+            if cancelSlot >= 0 { fds.append(pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0)) }
+            _ = Posix.poll(&fds, timeoutMilliseconds: supervision.pollTimeout(now: now))
+            let afterPoll = clock.now
+            supervision.handle(fds, slots, buffer: buffer, now: afterPoll)
+            if cancelSlot >= 0 && fds[cancelSlot].revents != 0 { supervision.cancel(now: afterPoll) }
+        }
+        return supervision.finish(duration: clock.now - started)
     }
 }
 
@@ -127,8 +128,7 @@ public final class ChildProcessCancellation: Sendable {
     private let flag = Atomic<Bool>(false)
 
     public init() {
-        fd = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        precondition(fd >= 0, "eventfd failed: \(Posix.errorText(errno))")
+        do { fd = try Posix.eventFD() } catch { fatalError("cannot cancel child processes: \(error)") }
     }
 
     deinit { Posix.close(fd) }
@@ -138,176 +138,6 @@ public final class ChildProcessCancellation: Sendable {
     /// Terminates the supervised process group (SIGTERM, then SIGKILL after the grace). Any thread.
     public func cancel() {
         guard !flag.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var one: UInt64 = 1
-        while Glibc.write(fd, &one, 8) < 0 && errno == EINTR {}
-    }
-}
-
-/// One stream being read: the first `limit` bytes are kept, all are counted.
-struct Capture {
-    var fd: Int32
-    let limit: Int
-    var output = CapturedOutput()
-
-    var isOpen: Bool { fd >= 0 }
-
-    /// Reads what the pipe holds now (at most `maxReads` chunks, so one
-    /// chatty stream cannot starve the others or the deadlines).
-    mutating func drain(_ buffer: UnsafeMutableRawBufferPointer, maxReads: Int = 16) {
-        for _ in 0..<maxReads {
-            guard fd >= 0 else { return }
-            let count: Int?
-            do { count = try Posix.read(fd, into: buffer) } catch { count = 0 } // an error ends the stream like EOF
-            guard let count else { return } // would block
-            if count == 0 {
-                Posix.close(fd)
-                fd = -1
-                return
-            }
-            output.totalBytes += count
-            let room = limit - output.bytes.count
-            if room > 0 {
-                output.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<min(room, count)]))
-            }
-        }
-    }
-
-    mutating func close() {
-        if fd >= 0 { Posix.close(fd) }
-        fd = -1
-    }
-}
-
-/// The state of one supervised run: a small loop around `poll`.
-struct Supervision {
-    let pid: pid_t
-    let pidfd: Int32
-    let cancelFD: Int32
-    let input: [UInt8]
-    let killGrace: Duration
-    let deadline: ContinuousClock.Instant?
-    var stdinFD: Int32
-    var stdinOffset = 0
-    var stdout: Capture
-    var stderr: Capture
-    var exited = false
-    var timedOut = false
-    var cancelled = false
-    /// When SIGTERM went to the group; SIGKILL follows `killGrace` later.
-    var killAt: ContinuousClock.Instant?
-    var killSent = false
-    var stopReadingAt: ContinuousClock.Instant?
-
-    init(child: SpawnedChild, spec: ChildProcessSpec, started: ContinuousClock.Instant, cancelFD: Int32, usePidfd: Bool) {
-        pid = child.pid
-        // -1 before Linux 5.3: fall back to polling waitid.
-        pidfd = usePidfd ? vitals_pidfd_open(child.pid) : -1
-        self.cancelFD = cancelFD
-        input = spec.stdin
-        killGrace = spec.killGrace
-        deadline = spec.timeout.map { started + $0 }
-        stdinFD = child.stdin
-        stdout = Capture(fd: child.stdout, limit: max(0, spec.maxOutputBytes))
-        stderr = Capture(fd: child.stderr, limit: max(0, spec.maxOutputBytes))
-    }
-
-    mutating func loop(clock: ContinuousClock) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
-        defer { buffer.deallocate() }
-        var fds: [pollfd] = []
-        while true {
-            let now = clock.now
-            if !exited, !timedOut, !cancelled, let deadline, now >= deadline {
-                timedOut = true
-                terminate(now: now)
-            }
-            if let killAt, !killSent, now >= killAt {
-                Posix.signalGroup(pid, SIGKILL)
-                killSent = true
-                stopReadingAt = now + ChildProcess.drainAfterKill
-            }
-            if exited {
-                if !stdout.isOpen && !stderr.isOpen { return }
-                if let stopReadingAt, now >= stopReadingAt { return }
-            }
-
-            // Sleep until the next deadline, or an event.
-            var wakeAt: ContinuousClock.Instant?
-            func earliest(_ instant: ContinuousClock.Instant?) {
-                guard let instant else { return }
-                wakeAt = wakeAt.map { min($0, instant) } ?? instant
-            }
-            if !exited && !timedOut && !cancelled { earliest(deadline) }
-            if !killSent { earliest(killAt) }
-            earliest(stopReadingAt)
-            var timeout: Int32 = wakeAt.map { ($0 - now).pollMilliseconds } ?? -1
-            if !exited && pidfd < 0 { timeout = timeout < 0 ? 10 : min(timeout, 10) }
-
-            fds.removeAll(keepingCapacity: true)
-            let stdinSlot = stdinFD >= 0 ? add(&fds, stdinFD, POLLOUT) : -1
-            let stdoutSlot = stdout.isOpen ? add(&fds, stdout.fd, POLLIN) : -1
-            let stderrSlot = stderr.isOpen ? add(&fds, stderr.fd, POLLIN) : -1
-            let pidSlot = !exited && pidfd >= 0 ? add(&fds, pidfd, POLLIN) : -1
-            let cancelSlot = cancelFD >= 0 && !cancelled ? add(&fds, cancelFD, POLLIN) : -1
-            _ = Posix.poll(&fds, timeoutMilliseconds: timeout)
-
-            let afterPoll = clock.now
-            if stdoutSlot >= 0 && fds[stdoutSlot].revents != 0 { stdout.drain(buffer) }
-            if stderrSlot >= 0 && fds[stderrSlot].revents != 0 { stderr.drain(buffer) }
-            if stdinSlot >= 0 && fds[stdinSlot].revents != 0 { feedStdin() }
-            if cancelSlot >= 0 && fds[cancelSlot].revents != 0 {
-                cancelled = true
-                if !exited && !timedOut { terminate(now: afterPoll) }
-            }
-            if !exited {
-                let gone = pidSlot >= 0 ? fds[pidSlot].revents != 0 : Posix.hasExited(pid)
-                if gone {
-                    exited = true
-                    closeStdin() // nobody is left to read it
-                    // Leftovers in the group get the same treatment as a timed-out child.
-                    if killAt == nil { terminate(now: afterPoll) }
-                }
-            }
-        }
-    }
-
-    /// SIGTERM to the group; SIGKILL follows after the grace.
-    private mutating func terminate(now: ContinuousClock.Instant) {
-        Posix.signalGroup(pid, SIGTERM)
-        if killAt == nil { killAt = now + killGrace }
-    }
-
-    private mutating func feedStdin() {
-        while stdinFD >= 0 && stdinOffset < input.count {
-            let written: Int?
-            do {
-                written = try input.withUnsafeBytes { all in
-                    try Posix.write(stdinFD, from: UnsafeRawBufferPointer(rebasing: all[stdinOffset...]))
-                }
-            } catch {
-                closeStdin() // EPIPE: the child closed its stdin or exited
-                return
-            }
-            guard let written else { return } // the pipe is full
-            stdinOffset += written
-        }
-        closeStdin() // all written: the child sees end of file
-    }
-
-    private mutating func closeStdin() {
-        if stdinFD >= 0 { Posix.close(stdinFD) }
-        stdinFD = -1
-    }
-
-    private func add(_ fds: inout [pollfd], _ fd: Int32, _ events: Int32) -> Int {
-        fds.append(pollfd(fd: fd, events: Int16(events), revents: 0))
-        return fds.count - 1
-    }
-
-    mutating func closeAll() {
-        closeStdin()
-        stdout.close()
-        stderr.close()
-        if pidfd >= 0 { Posix.close(pidfd) }
+        Posix.signalEventFD(fd)
     }
 }

@@ -21,10 +21,13 @@ public struct ChildProcessResult: Sendable, Equatable {
     public var stdinBytesWritten: Int
     /// From just before the spawn to the reap.
     public var duration: Duration
+    /// Something else in the process reaped the child (a `waitpid(-1)`), so
+    /// its exit status is unknown; `termination` then says exit status 0.
+    public var statusLost: Bool
 
     public init(pid: Int32?, termination: Termination, timedOut: Bool = false, cancelled: Bool = false,
                 stdout: CapturedOutput = .init(), stderr: CapturedOutput = .init(),
-                stdinBytesWritten: Int = 0, duration: Duration = .zero) {
+                stdinBytesWritten: Int = 0, duration: Duration = .zero, statusLost: Bool = false) {
         self.pid = pid
         self.termination = termination
         self.timedOut = timedOut
@@ -33,6 +36,7 @@ public struct ChildProcessResult: Sendable, Equatable {
         self.stderr = stderr
         self.stdinBytesWritten = stdinBytesWritten
         self.duration = duration
+        self.statusLost = statusLost
     }
 
     /// Exit status 0, within the timeout, not cancelled.

@@ -20,10 +20,20 @@ public struct ChildProcessSpec: Sendable, Equatable {
     public var timeout: Duration?
     /// Time between SIGTERM and SIGKILL to the process group. Default: 2s.
     public var killGrace: Duration
+    /// Where the child's stderr goes. Default: `.separate`.
+    public var stderr: StderrRouting
+
+    public enum StderrRouting: Sendable, Equatable {
+        /// A pipe of its own, captured as `ChildProcessResult.stderr`.
+        case separate
+        /// The stdout pipe, so both streams are captured as `stdout`, interleaved
+        /// as the child wrote them (Nagios plugins mix them freely).
+        case mergedIntoStdout
+    }
 
     public init(argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
                 workingDirectory: String? = nil, stdin: [UInt8] = [], maxOutputBytes: Int = 65_536,
-                timeout: Duration? = nil, killGrace: Duration = .seconds(2)) {
+                timeout: Duration? = nil, killGrace: Duration = .seconds(2), stderr: StderrRouting = .separate) {
         self.argv = argv
         self.environment = environment
         self.workingDirectory = workingDirectory
@@ -31,5 +41,6 @@ public struct ChildProcessSpec: Sendable, Equatable {
         self.maxOutputBytes = maxOutputBytes
         self.timeout = timeout
         self.killGrace = killGrace
+        self.stderr = stderr
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSystem
+import VitalsSystem
 
 /// A started child and our ends of its pipes (non-blocking, close-on-exec).
 struct SpawnedChild {
@@ -11,6 +12,7 @@ struct SpawnedChild {
     /// -1 when stdin is `/dev/null`.
     var stdin: Int32
     var stdout: Int32
+    /// -1 when stderr shares the stdout pipe.
     var stderr: Int32
 }
 
@@ -42,7 +44,7 @@ enum Spawner {
         }
         var stdinPipe: (read: Int32, write: Int32)?
         let stdoutPipe: (read: Int32, write: Int32)
-        let stderrPipe: (read: Int32, write: Int32)
+        var stderrPipe: (read: Int32, write: Int32)?
         do {
             if !spec.stdin.isEmpty {
                 let p = try Posix.pipe(nonBlocking: .write)
@@ -51,8 +53,11 @@ enum Spawner {
             }
             stdoutPipe = try Posix.pipe(nonBlocking: .read)
             opened += [stdoutPipe.read, stdoutPipe.write]
-            stderrPipe = try Posix.pipe(nonBlocking: .read)
-            opened += [stderrPipe.read, stderrPipe.write]
+            if spec.stderr == .separate {
+                let p = try Posix.pipe(nonBlocking: .read)
+                opened += [p.read, p.write]
+                stderrPipe = p
+            }
         } catch {
             return fail(error)
         }
@@ -81,15 +86,36 @@ enum Spawner {
         }
         // dup2 clears close-on-exec on the copy, so exactly 0, 1 and 2 survive the exec.
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, 2)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe?.write ?? stdoutPipe.write, 2)
         // Descriptors others opened without O_CLOEXEC do not leak into the child either.
         posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         if let directory = spec.workingDirectory {
             posix_spawn_file_actions_addchdir_np(&actions, directory)
         }
 
-        let cArgs = spec.argv.map { strdup($0) } + [nil]
-        let cEnv = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let (pid, rc) = launch(path: path, argv: spec.argv, environment: spec.environment,
+                               actions: &actions, attributes: &attributes)
+        // The child's ends belong to the child now (or to nobody).
+        if let stdinPipe { Posix.close(stdinPipe.read) }
+        Posix.close(stdoutPipe.write)
+        if let stderrPipe { Posix.close(stderrPipe.write) }
+        guard rc == 0 else {
+            if let stdinPipe { Posix.close(stdinPipe.write) }
+            Posix.close(stdoutPipe.read)
+            if let stderrPipe { Posix.close(stderrPipe.read) }
+            return .failure(failure(program: program, errno: rc, workingDirectory: spec.workingDirectory))
+        }
+        return .success(SpawnedChild(pid: pid, stdin: stdinPipe?.write ?? -1,
+                                     stdout: stdoutPipe.read, stderr: stderrPipe?.read ?? -1))
+    }
+
+    /// `posix_spawn(path)`, tried again while it fails with ETXTBSY. Returns
+    /// the pid and the error number (0 when the child runs).
+    static func launch(path: String, argv: [String], environment: [String: String],
+                       actions: UnsafePointer<posix_spawn_file_actions_t>?,
+                       attributes: UnsafePointer<posix_spawnattr_t>) -> (pid: pid_t, errno: Int32) {
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for p in cArgs { free(p) }
             for p in cEnv { free(p) }
@@ -99,7 +125,7 @@ enum Spawner {
         for retry in 0...Self.textBusyRetries {
             rc = cArgs.withUnsafeBufferPointer { args in
                 cEnv.withUnsafeBufferPointer { envp in
-                    posix_spawn(&pid, path, &actions, &attributes,
+                    posix_spawn(&pid, path, actions, attributes,
                                 UnsafeMutablePointer(mutating: args.baseAddress!),
                                 UnsafeMutablePointer(mutating: envp.baseAddress!))
                 }
@@ -111,18 +137,7 @@ enum Spawner {
             guard rc == ETXTBSY, retry < Self.textBusyRetries else { break }
             usleep(useconds_t(5_000 << retry)) // 5, 10, 20, 40, 80 ms
         }
-        // The child's ends belong to the child now (or to nobody).
-        if let stdinPipe { Posix.close(stdinPipe.read) }
-        Posix.close(stdoutPipe.write)
-        Posix.close(stderrPipe.write)
-        guard rc == 0 else {
-            if let stdinPipe { Posix.close(stdinPipe.write) }
-            Posix.close(stdoutPipe.read)
-            Posix.close(stderrPipe.read)
-            return .failure(failure(program: program, errno: rc, workingDirectory: spec.workingDirectory))
-        }
-        return .success(SpawnedChild(pid: pid, stdin: stdinPipe?.write ?? -1,
-                                     stdout: stdoutPipe.read, stderr: stderrPipe.read))
+        return (pid, rc)
     }
 
     /// `posix_spawn` reports a missing working directory with the same errno

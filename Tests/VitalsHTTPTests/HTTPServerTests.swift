@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 @testable import VitalsHTTP
+import VitalsSystem
 
 private let get = "GET /v1/status HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -214,13 +215,13 @@ struct HTTPServerTests {
             let slow = try TestClient(server.localAddresses[0])
             let fast = try TestClient(server.localAddresses[0])
             let drip = Array(("GET /v1/status HTTP/1.1\r\nHost: t\r\nX-Slow: " + String(repeating: "s", count: 500) + "\r\n\r\n").utf8)
-            let start = Posix.monotonicNanoseconds()
+            let start = UInt64(MonotonicInstant.now().nanoseconds)
             var served = 0
             var worstLatency = 0.0
             var closedAfter: Double?
             for byte in drip {
                 do { try slow.send([byte]) } catch { closedAfter = secondsSince(start); break }
-                let t0 = Posix.monotonicNanoseconds()
+                let t0 = UInt64(MonotonicInstant.now().nanoseconds)
                 try fast.send(get)
                 #expect(try fast.readResponse().status == 200)
                 worstLatency = max(worstLatency, secondsSince(t0))
@@ -247,7 +248,7 @@ struct HTTPServerTests {
     func silentConnection() throws {
         try withServer({ $0.headerReadTimeout = .milliseconds(200) }) { server in
             let client = try TestClient(server.localAddresses[0])
-            let start = Posix.monotonicNanoseconds()
+            let start = UInt64(MonotonicInstant.now().nanoseconds)
             #expect(try client.waitForClose(timeout: 3))
             #expect(secondsSince(start) >= 0.15)
             #expect(client.bufferedBytes.isEmpty)
@@ -260,7 +261,7 @@ struct HTTPServerTests {
             let client = try TestClient(server.localAddresses[0])
             try client.send(get)
             #expect(try client.readResponse().status == 200)
-            let start = Posix.monotonicNanoseconds()
+            let start = UInt64(MonotonicInstant.now().nanoseconds)
             #expect(try client.waitForClose(timeout: 3))
             let elapsed = secondsSince(start)
             #expect(elapsed >= 0.25 && elapsed < 2, "closed after \(elapsed) s")
@@ -351,7 +352,7 @@ struct HTTPServerTests {
             let client = try TestClient(server.localAddresses[0], receiveBuffer: 16 * 1024)
             let flood = Array(String(repeating: get, count: 5000).utf8)
             try client.sendWhatFits(flood, timeout: 2)
-            let start = Posix.monotonicNanoseconds()
+            let start = UInt64(MonotonicInstant.now().nanoseconds)
             #expect(try client.waitForHangUp(timeout: 5), "the server kept a client that does not read")
             #expect(secondsSince(start) < 4)
         }
@@ -409,7 +410,7 @@ struct HTTPServerTests {
         let busy = try TestClient(address)
         try busy.send(String(repeating: get, count: 50))
 
-        let start = Posix.monotonicNanoseconds()
+        let start = UInt64(MonotonicInstant.now().nanoseconds)
         server.stop()
         #expect(secondsSince(start) < 1)
         #expect(server.localAddresses.isEmpty)

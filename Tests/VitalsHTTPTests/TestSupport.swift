@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 @testable import VitalsHTTP
+import VitalsSystem
 
 /// Raised by the test client when something did not happen in time or the
 /// bytes were not HTTP.
@@ -18,21 +19,21 @@ struct Deadline {
     let nanoseconds: UInt64
 
     init(seconds: Double) {
-        nanoseconds = Posix.monotonicNanoseconds() + UInt64(seconds * 1e9)
+        nanoseconds = UInt64(MonotonicInstant.now().nanoseconds) + UInt64(seconds * 1e9)
     }
 
     /// Milliseconds left, at least 0.
     var remainingMilliseconds: Int32 {
-        let now = Posix.monotonicNanoseconds()
+        let now = UInt64(MonotonicInstant.now().nanoseconds)
         return now >= nanoseconds ? 0 : Int32(clamping: (nanoseconds - now) / 1_000_000 + 1)
     }
 
-    var hasPassed: Bool { Posix.monotonicNanoseconds() >= nanoseconds }
+    var hasPassed: Bool { UInt64(MonotonicInstant.now().nanoseconds) >= nanoseconds }
 }
 
 /// Seconds since `start` on the monotonic clock.
 func secondsSince(_ start: UInt64) -> Double {
-    Double(Posix.monotonicNanoseconds() - start) / 1e9
+    Double(UInt64(MonotonicInstant.now().nanoseconds) - start) / 1e9
 }
 
 /// A parsed response, as the test client saw it.

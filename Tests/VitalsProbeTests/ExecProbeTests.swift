@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsSystem
 
 /// Plugins are shell scripts written to a temp dir. Their names start with
 /// `vp_` so the zombie check can tell them from other tests' children.

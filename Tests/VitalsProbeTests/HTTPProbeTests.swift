@@ -3,6 +3,7 @@ import Testing
 import VitalsCore
 @testable import VitalsProbe
 import VitalsTestKit
+import VitalsSystem
 
 @Suite("HTTP probes against a local server")
 struct HTTPProbeTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsSystem
 
 /// One probe of `service` in `slot`, driving the prober's loop here.
 private func probeSlot(_ service: ServiceConfig, slot: Int, prober: CurlMultiProber) -> ProbeResult? {

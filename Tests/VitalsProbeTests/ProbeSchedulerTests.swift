@@ -4,6 +4,7 @@ import Testing
 import VitalsCore
 @testable import VitalsProbe
 import VitalsTestKit
+import VitalsSystem
 
 /// Records every delivered result, with the time it arrived.
 final class RecordingSink: ProbeResultSink {

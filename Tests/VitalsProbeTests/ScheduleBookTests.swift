@@ -1,6 +1,7 @@
 import Testing
 import VitalsCore
 @testable import VitalsProbe
+import VitalsSystem
 
 @Suite("Scheduling decisions (pure)")
 struct ScheduleBookTests {

@@ -5,10 +5,10 @@ import Musl
 #endif
 import ArgumentParser
 import Foundation
-import Synchronization
 import VitalsAgent
 import VitalsCore
 import VitalsProbe
+import VitalsProcess
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +68,7 @@ struct Exec: ParsableCommand {
 
     func run() throws {
         // Before the first ping, so a stop that comes while we wait for the agent still reaches the job.
-        let signals = CronJob.SignalForwarding.install()
+        let signals = SignalForwarding.install()
         let environmentToken = ProcessInfo.processInfo.environment["VITALS_TOKEN"]
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             .flatMap { $0.isEmpty ? nil : $0 }
@@ -198,10 +198,8 @@ private extension Unicode.Scalar {
     }
 }
 
-/// Runs the job the way a shell would for cron: argv looked up in `PATH`,
-/// stdin, stdout and stderr shared, the same process group (so whoever signals
-/// the group reaches the job too), default signal mask. Waits for it and
-/// returns its exit status.
+/// Runs the job the way a shell would for cron (see `ForegroundProcess`)
+/// and words the outcome as a shell does.
 enum CronJob {
     enum Outcome {
         /// `exitStatus` is 128+N when signal N ended the job.
@@ -211,121 +209,13 @@ enum CronJob {
     }
 
     static func run(_ argv: [String], signals: SignalForwarding) -> Outcome {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The thread we run on may be one of the runtime's, which block
-        // SIGTERM and friends; the job must not inherit that mask.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        var flags = Int32(POSIX_SPAWN_SETSIGMASK)
-        // Our handlers are reset by exec anyway; SIGPIPE is reset only when it
-        // was not ignored when we started (an inherited "ignore" is passed on, as shells do).
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        if !signals.sigpipeIgnoredAtStart {
-            sigaddset(&defaults, SIGPIPE)
-            flags |= Int32(POSIX_SPAWN_SETSIGDEF)
-            posix_spawnattr_setsigdefault(&attributes, &defaults)
-        }
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        let clock = ContinuousClock()
-        let started = clock.now
-        var pid: pid_t = 0
-        let rc = cArgs.withUnsafeBufferPointer { args in
-            posix_spawnp(&pid, argv[0], nil, &attributes, UnsafeMutablePointer(mutating: args.baseAddress!), environ)
-        }
-        guard rc == 0 else {
-            let notFound = rc == ENOENT || rc == ENOTDIR
+        switch ForegroundProcess.run(argv, signals: signals) {
+        case .success(let exit):
+            return .finished(exitStatus: exit.shellStatus, duration: exit.duration)
+        case .failure(let failure):
+            let notFound = failure.errno == ENOENT || failure.errno == ENOTDIR
             return .cannotStart(exitStatus: notFound ? 127 : 126,
-                                message: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+                                message: "cannot run \(failure.program): \(String(cString: strerror(failure.errno)))")
         }
-        signals.forward(to: pid)
-        let status = reap(pid)
-        signals.stopForwarding()
-        return .finished(exitStatus: exitStatus(fromWaitStatus: status), duration: clock.now - started)
-    }
-
-    /// `waitpid(pid)`, retried on `EINTR` (our own handlers interrupt it).
-    private static func reap(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while true {
-            if waitpid(pid, &status, 0) == pid { return status }
-            if errno == EINTR { continue }
-            preconditionFailure("waitpid(\(pid)) failed: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// The status a shell reports: the exit code, or 128+N for signal N.
-    static func exitStatus(fromWaitStatus status: Int32) -> Int32 {
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
-
-    /// SIGTERM and SIGINT sent to `vitals exec` go on to the job. A signal
-    /// the terminal sent (Ctrl-C) already reached the whole foreground process
-    /// group, the job included, and is not sent twice. (One that a process sent
-    /// to the whole group reaches the job twice; a second SIGTERM is harmless
-    /// to a job that is stopping.) A signal ignored when we started stays
-    /// ignored, for us and the job.
-    struct SignalForwarding {
-        static let forwarded: [Int32] = [SIGTERM, SIGINT]
-        let sigpipeIgnoredAtStart: Bool
-
-        static func install() -> SignalForwarding {
-            _ = SignalTarget.job.load(ordering: .sequentiallyConsistent) // initialise before any handler can run
-            _ = SignalTarget.pending.load(ordering: .sequentiallyConsistent)
-            for number in forwarded where !isIgnored(number) {
-                var action = sigaction()
-                action.__sigaction_handler.sa_sigaction = { number, info, _ in
-                    if let info, info.pointee.si_code == SI_KERNEL { return }
-                    SignalTarget.deliver(number)
-                }
-                action.sa_flags = SA_SIGINFO | SA_RESTART
-                sigemptyset(&action.sa_mask)
-                sigaction(number, &action, nil)
-            }
-            return SignalForwarding(sigpipeIgnoredAtStart: isIgnored(SIGPIPE))
-        }
-
-        func forward(to pid: pid_t) {
-            SignalTarget.job.store(pid, ordering: .sequentiallyConsistent)
-            // A signal that came before the job existed is delivered now.
-            let early = SignalTarget.pending.exchange(0, ordering: .sequentiallyConsistent)
-            if early != 0 { kill(pid, early) }
-        }
-
-        func stopForwarding() {
-            SignalTarget.job.store(0, ordering: .sequentiallyConsistent)
-        }
-
-        private static func isIgnored(_ number: Int32) -> Bool {
-            var current = sigaction()
-            sigaction(number, nil, &current)
-            return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == 1 // SIG_IGN
-        }
-    }
-}
-
-/// What the signal handler reads: atomics only, which are async-signal-safe.
-private enum SignalTarget {
-    /// The running job's pid; 0 before it starts and after it is reaped.
-    static let job = Atomic<Int32>(0)
-    /// A signal that arrived while there was no job yet.
-    static let pending = Atomic<Int32>(0)
-
-    /// Called from the handler. The pending signal is set first and taken back
-    /// by whoever sees the pid, so a signal racing with the start of the job
-    /// is delivered exactly once.
-    static func deliver(_ number: Int32) {
-        pending.store(number, ordering: .sequentiallyConsistent)
-        let pid = job.load(ordering: .sequentiallyConsistent)
-        guard pid > 0 else { return }
-        let signal = pending.exchange(0, ordering: .sequentiallyConsistent)
-        if signal != 0 { kill(pid, signal) }
     }
 }

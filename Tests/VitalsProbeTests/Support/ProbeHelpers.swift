@@ -1,6 +1,7 @@
 import Foundation
 import VitalsCore
 import VitalsProbe
+import VitalsSystem
 
 func httpService(_ url: String, name: String = "web", timeout: Duration = .milliseconds(500),
                  _ configure: (inout HTTPCheck) -> Void = { _ in }) -> ServiceConfig {
