@@ -89,14 +89,14 @@ let package = Package(
         // snapshot, written safely. Knows nothing of HTTP or probes.
         .target(
             name: "VitalsStore",
-            dependencies: ["VitalsCore"],
+            dependencies: ["VitalsCore", "VitalsSystem"],
             swiftSettings: swiftSettings
         ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
         .target(
             name: "VitalsAgent",
             dependencies: [
-                "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore",
+                "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore", "VitalsSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The status page, compiled in: `make install` installs the binary alone.

@@ -113,7 +113,7 @@ public final class Agent: Sendable {
                             })
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
-            handler: api)
+            deferringHandler: api)
         serverBox.value = server
         do {
             try server.start()

@@ -1,5 +1,6 @@
 import Foundation
 import VitalsCore
+import VitalsSystem
 
 /// Reads a configuration file from disk and validates it.
 public enum ConfigFile {
@@ -16,11 +17,13 @@ public enum ConfigFile {
     public static func load(path: String) -> Result<VitalsConfig, Failure> {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            // Read with open/read rather than Foundation's file reading,
+            // which refuses FIFOs: a reload then waits for the writer.
+            text = String(decoding: try Posix.readFile(path), as: UTF8.self)
+        } catch where error.errno == ENOENT {
+            return .failure(Failure(path: path, errors: ["no such file"]))
         } catch {
-            let reason = (error as NSError).localizedFailureReason ?? "\(error.localizedDescription)"
-            let exists = FileManager.default.fileExists(atPath: path)
-            return .failure(Failure(path: path, errors: [exists ? "cannot read: \(reason)" : "no such file"]))
+            return .failure(Failure(path: path, errors: ["cannot read: \(Posix.errorText(error.errno))"]))
         }
         do {
             return .success(try ConfigLoader.load(yaml: text))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VitalsSystem
 
 /// A file operation of the store failed: `call` names the system call,
 /// `path` the file it was applied to, `errno` the raw error number.
@@ -22,9 +23,10 @@ public struct StoreFailure: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     /// The error text of `errno`, as `strerror` gives it ("No space left on device").
-    public var reason: String { String(cString: strerror(errno)) }
+    public var reason: String { Posix.errorText(errno) }
 
-    public var description: String { "\(call)(\(path)) failed: \(reason) (errno \(errno))" }
+    /// Worded as every failed system call is: "write(/var/lib/vitals/events.jsonl) failed: No space left on device (errno 28)".
+    public var description: String { SystemCallError(call: "\(call)(\(path))", errno: errno).description }
 }
 
 /// An error the operator has to act on, or at least be told about: the state

@@ -4,20 +4,18 @@ import Glibc
 import Musl
 #endif
 
-/// Every system call of the store goes through here: `EINTR` is retried,
-/// errnos that can only mean a bug in this module (`EBADF`, `EFAULT`) trap,
-/// and everything else is thrown as a `StoreFailure` naming call and path.
+import VitalsSystem
+
+/// The store's system calls, through `Posix` (which retries `EINTR` and
+/// traps on errnos that can only mean a bug); a failure is thrown as a
+/// `StoreFailure`, which adds the path the store needs for its health report.
 enum StorePosix {
     @inline(__always)
     static func check(_ call: StaticString, _ path: String, _ body: () -> Int) throws(StoreFailure) -> Int {
-        while true {
-            let result = body()
-            if result >= 0 { return result }
-            let err = Glibc.errno
-            if err == EINTR { continue }
-            // Acting on after EBADF would mean writing someone else's file.
-            precondition(err != EBADF && err != EFAULT, "\(call)(\(path)) failed with an errno that means a bug: \(err)")
-            throw StoreFailure(call: "\(call)", path: path, errno: err)
+        do {
+            return try Posix.check("\(call)(\(path))", body)
+        } catch {
+            throw StoreFailure(call: "\(call)", path: path, errno: error.errno)
         }
     }
 
@@ -27,11 +25,8 @@ enum StorePosix {
         Int32(try check("open", path) { Int(Glibc.open(path, flags | O_CLOEXEC, mode)) })
     }
 
-    /// Closes `fd`. `EINTR` from close is not retried: on Linux the
-    /// descriptor is released anyway, and a retry could close a descriptor
-    /// another thread just opened (https://lwn.net/Articles/576478/).
     static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        Posix.close(fd)
     }
 
     /// Writes all of `bytes` at `offset`, looping over short writes.
@@ -101,22 +96,12 @@ enum StorePosix {
 
     /// The whole file, or nil when there is no such file.
     static func readFile(_ path: String) throws(StoreFailure) -> [UInt8]? {
-        let fd: Int32
-        do throws(StoreFailure) {
-            fd = try open(path, O_RDONLY)
+        do {
+            return try Posix.readFile(path)
         } catch where error.errno == ENOENT {
             return nil
-        }
-        defer { close(fd) }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(try size(fd, path: path))
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = try check("read", path) {
-                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
+        } catch {
+            throw StoreFailure(call: String(error.call.prefix { $0 != "(" }), path: path, errno: error.errno)
         }
     }
 

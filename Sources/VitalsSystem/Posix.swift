@@ -71,6 +71,25 @@ public enum Posix {
         }
     }
 
+    /// The whole of a file, read until end of file: a regular file, or a
+    /// FIFO or device that yields its bytes when a writer comes. Throws the
+    /// failed call (`open` with `ENOENT` when there is no such file).
+    public static func readFile(_ path: String) throws(SystemCallError) -> [UInt8] {
+        let fd = Int32(try check("open(\(path))") { Int(Glibc.open(path, O_RDONLY | O_CLOEXEC)) })
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_size > 0 { bytes.reserveCapacity(Int(info.st_size)) }
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = try check("read(\(path))") {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
     /// Writes what fits. Returns nil when the write would block. `EPIPE` (the
     /// reader is gone) is thrown like any other error.
     public static func write(_ fd: Int32, from buffer: UnsafeRawBufferPointer) throws(SystemCallError) -> Int? {

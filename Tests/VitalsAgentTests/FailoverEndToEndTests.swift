@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VitalsProbe
+import VitalsTestKit
 
 /// Failover and restarts with the real binary, real backends on loopback,
 /// real scripts and a real journal on disk.
@@ -233,6 +234,55 @@ import VitalsProbe
         try agent.waitForLine(containing: "extra: unknown → up")
         // What existed before keeps its state: no new transition for web-1.
         #expect(agent.output.filter { $0.contains("web-1: unknown → up") }.count == 1)
+        #expect(agent.stop() == 0)
+    }
+
+    /// Reading and parsing the file happens off the status server's loop:
+    /// with the config turned into a FIFO that nobody writes yet, the reload
+    /// waits, and the status is still served; then the file arrives.
+    @Test func aReloadReadsTheFileOffTheStatusServersLoop() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try agent.waitForLine(containing: "group web: activated")
+        let good = try String(contentsOf: setup.config, encoding: .utf8)
+        try FileManager.default.removeItem(at: setup.config)
+        #expect(mkfifo(setup.config.path, 0o600) == 0)
+
+        let reload = Locked<Result<HTTPFetch.Response, HTTPFetch.Failure>?>(nil)
+        let posted = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let answer = HTTPFetch.request("POST", url: base + "/v1/reload",
+                                           headers: ["Authorization": "Bearer \(token)"], timeout: .seconds(20))
+            reload.withLock { $0 = answer }
+            posted.signal()
+        }
+        // The reload now waits for the FIFO's writer; reads do not wait for it.
+        for _ in 0..<5 {
+            let status = try HTTPFetch.request(url: base + "/v1/status", timeout: .seconds(2)).get()
+            #expect(status.status == 200)
+        }
+        #expect(reload.withLock { $0 } == nil, "the reload is still waiting for its file")
+
+        // The agent is the FIFO's reader now: a non-blocking open for writing
+        // succeeds once it is (ENXIO until then); bounded, so a reload that
+        // never reads fails the test instead of hanging it.
+        var fd: Int32 = -1
+        for _ in 0..<200 where fd < 0 {
+            fd = open(setup.config.path, O_WRONLY | O_NONBLOCK)
+            if fd < 0 { usleep(50_000) }
+        }
+        try #require(fd >= 0, "the reload never opened its file")
+        let writer = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        writer.write(Data(good.utf8))
+        try writer.close()
+        #expect(posted.wait(timeout: .now() + 20) == .success)
+        let answer = try #require(reload.withLock { $0 }).get()
+        #expect(answer.status == 200)
+        #expect(answer.text.contains(#""reloaded":true"#))
         #expect(agent.stop() == 0)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import VitalsCore
 import VitalsHTTP
+import VitalsSystem
 
 /// The write endpoints: every POST needs the bearer token. Each is one input
 /// to the owner; the answer lists the events it caused.
@@ -167,5 +168,23 @@ extension StatusAPI {
                 status: 422, message: "configuration not reloaded; the previous one stays in force",
                 errors: failure.errors))))
         }
+    }
+}
+
+extension StatusAPI: HTTPDeferringHandler {
+    /// Answers every request at once on the server's loop, except a reload:
+    /// reading and parsing the configuration file is I/O, so it runs on a
+    /// thread of its own and the answer follows when it is done. Reads go on
+    /// being served meanwhile.
+    public func handle(_ request: HTTPRequest, deferral: HTTPDeferral) -> HTTPResponse? {
+        guard reload != nil, request.method == .post, request.pathSegments == ["v1", "reload"] else {
+            return handle(request)
+        }
+        if let denied = authorize(request) { return denied }
+        let responder = deferral.responder()
+        LoopThread.detach(name: "vitals-reload") { [self] in
+            responder.respond(reloadConfig())
+        }
+        return nil
     }
 }
