@@ -94,3 +94,44 @@ extension AgentCoreTests {
         }
     }
 }
+
+extension AgentCoreTests {
+    /// The price of the settle: a real failure of one member (the others
+    /// stay up) is acted on `settle` after it is detected, at the first tick
+    /// from then on. Here settle is interval 200ms + jitter 100ms = 300ms and
+    /// ticks come every 250ms, so the added delay is 300 to 550ms.
+    @Test func aRealFailureIsActedOnAfterTheSettle() throws {
+        let config = try ConfigLoader.load(yaml: cutOffYAML)
+        #expect(FailoverCoordinator.settle(for: config) == .milliseconds(300))
+        var random = Seeded(state: 7)
+        var delays: [Double] = []
+        for _ in 1...20 {
+            var core = AgentCore(config: config, startedAt: t0)
+            for service in config.services.map(\.name) {
+                for time in [0.1, 0.3] {
+                    let ok = ProbeResult(time: at(time), latency: .milliseconds(2), outcome: .ok)
+                    _ = try core.apply(.probeResult(ok, service: service), at: at(time))
+                }
+            }
+            _ = try core.apply(.roundEnded, at: at(0.3))
+            let failedAt = 1 + Double.random(in: 0..<0.25, using: &random)
+            var events: [AgentEvent] = []
+            for time in [failedAt, failedAt + 0.2] {
+                let failed = ProbeResult(time: at(time), latency: .milliseconds(100), outcome: .failed, reason: "timeout")
+                events += try core.apply(.probeResult(failed, service: "a-1"), at: at(time))
+                events += try core.apply(.roundEnded, at: at(time))
+            }
+            var tick = 1.25
+            while !events.contains(where: { $0.kind == .group(.failover) }), tick < 5 {
+                events += try core.apply(.tick, at: at(tick))
+                tick += 0.25
+            }
+            let down = try #require(events.first { $0.kind == .stateChange && $0.to == "down" })
+            let failover = try #require(events.first { $0.kind == .group(.failover) })
+            #expect(failover.service == "a-1")
+            delays.append(failover.time.timeIntervalSince(down.time))
+        }
+        #expect(delays.allSatisfy { $0 >= 0.3 && $0 < 0.55 }, "\(delays)")
+        print("settle delay over 20 failures: min \(delays.min() ?? 0)s, max \(delays.max() ?? 0)s")
+    }
+}
