@@ -210,7 +210,7 @@ import VitalsTestKit
 
         state.decidePending()
         state.flush()
-        let new = published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" }
+        let new = published.all.dropFirst(before).map { "\($0.kind) \($0.group ?? $0.service ?? "")" }
         #expect(new == ["state_change web-1", "failover web"])
         #expect(get(api, "/v1/groups/web")?["active_member"] as? String == "web-2")
 
@@ -249,14 +249,14 @@ import VitalsTestKit
             #expect(why.contains("web-2"), "\(why)")
         }
         state.flush()
-        #expect(published.all.dropFirst(before).map { "\($0.kind) \($0.service ?? $0.group ?? "")" } == ["state_change web-2"])
+        #expect(published.all.dropFirst(before).map { "\($0.kind) \($0.group ?? $0.service ?? "")" } == ["state_change web-2"])
 
         probeMidRound(state, "web-2", ok: true)
         let answer = try state.apply(.maintenance(service: "web-1", on: true, reason: "patching"))
         #expect(answer.first?.service == "web-1", "the command's own event: \(answer)")
         state.decidePending()
         state.flush()
-        let kinds = published.all.dropFirst(before + 1).map { "\($0.kind) \($0.service ?? $0.group ?? "")" }
+        let kinds = published.all.dropFirst(before + 1).map { "\($0.kind) \($0.group ?? $0.service ?? "")" }
         #expect(kinds.prefix(2) == ["state_change web-2", "state_change web-1"], "\(kinds)")
         let ids = published.all.map(\.id)
         #expect(ids == ids.sorted())

@@ -45,7 +45,7 @@ private func running() throws -> (AgentCore, [AgentEvent]) {
 }
 
 private func summary(_ events: [AgentEvent]) -> [String] {
-    events.map { "\($0.id) \($0.kind) \($0.service ?? $0.group ?? "")" }
+    events.map { "\($0.id) \($0.kind) \($0.group ?? $0.service ?? "")" }
 }
 
 @Suite struct AgentCoreTests {
@@ -232,5 +232,18 @@ private func summary(_ events: [AgentEvent]) -> [String] {
         #expect(a.count == 1001)
         #expect(Array(a.prefix(3)) == [0, 1, 2])
         #expect(a.last == 1000)
+    }
+}
+
+extension AgentCoreTests {
+    /// Exec actions export `event.service` as `VITALS_SERVICE`: for a
+    /// failover it is the member whose failure caused it.
+    @Test func aFailoverNamesTheMemberThatFailed() throws {
+        var (core, _) = try running()
+        _ = try core.apply(.probeResult(result(false, at: 5), service: "web-1"), at: at(5))
+        let events = try core.apply(.roundEnded, at: at(5)) + core.apply(.tick, at: at(10))
+        let failover = events.first { $0.kind == .group(.failover) }
+        #expect(failover?.service == "web-1")
+        #expect(failover?.groupEvent?.service == "web-1", "kept through the journal's round trip")
     }
 }

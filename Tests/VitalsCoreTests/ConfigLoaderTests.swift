@@ -322,3 +322,25 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(config.actions[1].kind == .log)
     }
 }
+
+extension ConfigLoaderTests {
+    @Test func isolationSettleAndTheShareRuleMinimum() throws {
+        let services = """
+            services:
+              web-1: { tcp: { host: 127.0.0.1, port: 8081 }, interval: 2s, jitter: 500ms }
+              web-2: { tcp: { host: 127.0.0.1, port: 8082 } }
+              gw: { tcp: { host: 127.0.0.1, port: 1 } }
+            """
+        let defaults = try ConfigLoader.load(yaml: services)
+        #expect(defaults.agent.isolation.settle == nil)
+        // Three probed services and no witness: the guard cannot isolate, so nothing waits.
+        #expect(FailoverCoordinator.settle(for: defaults) == .zero)
+
+        let witnessed = try ConfigLoader.load(yaml: "agent: { isolation: { share: 50%, witness: gw } }\n" + services)
+        #expect(FailoverCoordinator.settle(for: witnessed) == .milliseconds(2500), "longest interval + jitter")
+
+        let atOnce = try ConfigLoader.load(yaml: "agent: { isolation: { witness: gw, settle: 0s } }\n" + services)
+        #expect(atOnce.agent.isolation.settle == .zero)
+        #expect(FailoverCoordinator.settle(for: atOnce) == .zero)
+    }
+}

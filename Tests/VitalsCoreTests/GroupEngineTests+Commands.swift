@@ -20,9 +20,10 @@ extension GroupEngineTests {
         #expect(line.engine.hold(reason: "db migration, day 2", at: at(6)).isEmpty)
         #expect(line.engine.heldReason == "db migration, day 2")
 
-        #expect(line.set(["web-1": .down], at: 10).isEmpty)
+        // Held with a failed active member: an emergency, but nothing moves.
+        #expect(summary(line.set(["web-1": .down], at: 10)) == ["active_down_while_held web-1>-"])
         #expect(line.engine.activeMember == "web-1")
-        #expect(line.engine.condition == .degraded)
+        #expect(line.engine.condition == .down)
 
         let released = line.engine.release(at: at(20))
         #expect(summary(released) == ["released ->-", "failover web-1>web-2"])
@@ -178,8 +179,13 @@ extension GroupEngineTests {
 
         // The majority returns; web-1 stays down, so web fails over now, api has nothing to do.
         world["api-1"] = ServiceView(state: .up, since: at(20))
+        // It waits `settle` (default: interval 1s + jitter 100ms) for the rest of the round first.
         let back = coordinator.update(states: world, at: at(20))
-        #expect(summary(back) == ["isolation_ended ->-", "failover web-1>web-2", "isolation_ended ->-"])
+        #expect(summary(back) == ["isolation_ended ->-", "isolation_ended ->-"])
+        #expect(coordinator.settle == .milliseconds(1100))
+        #expect(coordinator.nextWakeup == at(21.1))
+        #expect(coordinator.tick(at: at(21)).isEmpty)
+        #expect(summary(coordinator.tick(at: at(21.1))) == ["failover web-1>web-2"])
         #expect(coordinator.persisted["web"]?.active == ["web-2"])
     }
 }

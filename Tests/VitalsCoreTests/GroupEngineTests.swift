@@ -183,7 +183,7 @@ func summary(_ events: [GroupEvent]) -> [String] {
         #expect(summary(events) == ["failback web-2>web-1"])
         #expect(events[0].reason == "web-1 usable for 10s (failback_delay 10s)")
         #expect(line.engine.activeMember == "web-1")
-        #expect(line.engine.recentMoves == [at(10), at(30)])
+        #expect(line.engine.recentMoves == [at(10)]) // a failback uses no failover budget
     }
 
     @Test func aBounceRestartsTheFailbackDelay() {
@@ -220,28 +220,33 @@ func summary(_ events: [GroupEvent]) -> [String] {
 
     // MARK: - Anti-flap
 
-    @Test func cooldownDefersAFailoverUntilItEnds() {
-        var line = Timeline(activePassive(cooldown: .seconds(30)))
+    /// The cooldown delays elective moves only: a failback waits for it, a
+    /// failover away from a failed member never does.
+    @Test func cooldownDefersAFailbackUntilItEnds() {
+        var line = Timeline(activePassive(failback: .auto, failbackDelay: .zero, cooldown: .seconds(30)))
         line.allUp()
         line.set(["web-1": .down], at: 10)
-        #expect(line.set(["web-2": .down], at: 20).isEmpty)
-        #expect(line.engine.activeMember == "web-2")
-        #expect(line.engine.condition == .degraded)
-        #expect(line.engine.pending?.to == "web-3")
-        #expect(line.engine.pending?.notBefore == at(40))
-        #expect(line.engine.nextWakeup == at(40))
-        #expect(line.tick(39).isEmpty)
-        let events = line.tick(40)
-        #expect(summary(events) == ["failover web-2>web-3"])
+        #expect(summary(line.set(["web-2": .down], at: 20)) == ["failover web-2>web-3"])
+        #expect(line.set(["web-1": .up], at: 25).isEmpty)
+        #expect(line.engine.activeMember == "web-3")
+        #expect(line.engine.condition == .ok)
+        #expect(line.engine.pending?.kind == .failback)
+        #expect(line.engine.pending?.to == "web-1")
+        #expect(line.engine.pending?.notBefore == at(50))
+        #expect(line.engine.nextWakeup == at(50))
+        #expect(line.tick(49).isEmpty)
+        let events = line.tick(50)
+        #expect(summary(events) == ["failback web-3>web-1"])
         #expect(line.engine.pending == nil)
     }
 
-    @Test func aDeferredFailoverIsReEvaluatedFromTheStatesAtCooldownEnd() {
-        var line = Timeline(activePassive(cooldown: .seconds(30)))
+    @Test func aDeferredFailbackIsReEvaluatedFromTheStatesAtCooldownEnd() {
+        var line = Timeline(activePassive(failback: .auto, failbackDelay: .zero, cooldown: .seconds(30)))
         line.allUp()
         line.set(["web-1": .down], at: 10)
-        line.set(["web-2": .down], at: 20)
-        line.set(["web-2": .up], at: 35) // back before the cooldown ends
+        line.set(["web-1": .up], at: 20)
+        #expect(line.engine.pending?.kind == .failback)
+        line.set(["web-1": .down], at: 35) // down again before the cooldown ends
         #expect(line.engine.pending == nil)
         #expect(line.tick(40).isEmpty)
         #expect(line.engine.activeMember == "web-2")
@@ -256,8 +261,11 @@ func summary(_ events: [GroupEvent]) -> [String] {
     }
 
     /// web-1 toggles every second for a minute with auto failback and a 5s
-    /// cooldown: moves are made at 1, 6 and 11; the fourth due move is
-    /// suppressed and the group held for the rest of the minute.
+    /// cooldown: failovers at 1, 7 and 13 (each right away), failbacks when
+    /// the cooldown allows (6, 12). The budget is then spent: the next
+    /// failback waits until the first failover leaves the window, and the
+    /// group is not held. A real failure of web-2 then is suppressed, held
+    /// and reported as an emergency.
     @Test func flappingPrimaryIsSuppressedAfterMaxFailovers() {
         var line = Timeline(activePassive(["web-1", "web-2"], failback: .auto, failbackDelay: .zero,
                                           cooldown: .seconds(5), maxFailovers: 3, window: .seconds(600)))
@@ -269,17 +277,19 @@ func summary(_ events: [GroupEvent]) -> [String] {
                 events += line.tick(Double(second) + 0.5)
             }
         }
-        let moves = events.filter { $0.kind == .failover || $0.kind == .failback }
-        #expect(moves.count == 3)
         #expect(summary(events) == ["failover web-1>web-2", "failback web-2>web-1", "failover web-1>web-2",
-                                    "failover_suppressed web-2>web-1"])
-        let suppressed = events.last
-        #expect(suppressed?.reason.contains("3 automatic moves within 10m (max_failovers 3)") == true)
-        #expect(line.engine.isHeld)
+                                    "failback web-2>web-1", "failover web-1>web-2"])
+        #expect(line.engine.recentMoves == [at(1), at(7), at(13)])
+        #expect(!line.engine.isHeld)
+        #expect(line.engine.pending?.kind == .failback)
+        #expect(line.engine.pending?.reason.contains("deferred: 3 failovers within 10m (max_failovers 3)") == true)
+        #expect(line.engine.nextWakeup == at(601))
+
+        let down = line.set(["web-2": .down], at: 61)
+        #expect(summary(down) == ["failover_suppressed web-2>-", "active_down_while_held web-2>-"])
+        #expect(down.first?.reason.contains("3 failovers within 10m (max_failovers 3)") == true)
         #expect(line.engine.hold?.cause == .failoverLimit)
         #expect(line.engine.nextWakeup == nil)
-        // Held: even a real failure of the active member decides nothing.
-        #expect(line.set(["web-2": .down], at: 61).isEmpty)
 
         // Releasing gives a fresh budget and decides at once.
         line.set(["web-2": .up, "web-1": .up], at: 62)
@@ -295,7 +305,8 @@ func summary(_ events: [GroupEvent]) -> [String] {
         line.set(["web-1": .up], at: 20)
         #expect(summary(line.set(["web-2": .down], at: 70)) == ["failover web-2>web-1"])
         line.set(["web-2": .up], at: 75)
-        #expect(summary(line.set(["web-1": .down], at: 80)) == ["failover_suppressed web-1>web-2"])
+        #expect(summary(line.set(["web-1": .down], at: 80))
+            == ["failover_suppressed web-1>-", "active_down_while_held web-1>-"])
     }
 
     // MARK: - Restore
@@ -340,7 +351,10 @@ func summary(_ events: [GroupEvent]) -> [String] {
     @Test func restoredHoldAndActiveActiveSetStay() {
         let hold = GroupHold(cause: .operatorRequest, reason: "planned work", since: at(-50))
         var held = Timeline(activePassive(), restoring: GroupEngine.Persisted(active: ["web-1"], hold: hold))
-        #expect(held.set(["web-1": .down, "web-2": .up, "web-3": .up], at: 1).isEmpty)
+        // Held, and the restored active member is down: reported, not moved.
+        #expect(summary(held.set(["web-1": .down, "web-2": .up, "web-3": .up], at: 1))
+            == ["active_down_while_held web-1>-"])
+        #expect(held.engine.activeMember == "web-1")
         #expect(held.engine.heldReason == "planned work")
 
         var both = Timeline(activeActive(minHealthy: 1),

@@ -68,9 +68,26 @@ private struct Watch {
     }
 
     @Test func oneFailingServiceIsNeverIsolation() {
-        var watch = Watch(services: ["a", "b"])
+        var watch = Watch(services: ["a", "b", "c", "d"])
         #expect(watch.set(["a"], .down, at: 10) == nil)
-        #expect(watch.set(["b"], .down, at: 11) != nil) // both at once is
+        #expect(watch.set(["b"], .down, at: 11) != nil) // two of four at once is
+    }
+
+    /// With two or three probed services "the agent is cut off" and "they are
+    /// all down" look the same: the share rule is not used, only a witness
+    /// can say the agent is isolated.
+    @Test func tooFewServicesForTheShareRuleNeedAWitness() {
+        #expect(IsolationGuard.minimumProbedForShare == 4)
+        var pair = Watch(services: ["a", "b"])
+        #expect(pair.set(["a", "b"], .down, at: 10) == nil)
+        var three = Watch(services: ["a", "b", "c"])
+        #expect(three.set(["a", "b", "c"], .down, at: 10) == nil)
+        #expect(!three.guardian.canIsolate)
+
+        var witnessed = Watch(IsolationSettings(witness: "gw"), services: ["a", "b"], witness: "gw")
+        #expect(witnessed.guardian.canIsolate)
+        #expect(witnessed.set(["a", "b"], .down, at: 10) == nil)
+        #expect(witnessed.set(["gw"], .down, at: 11) == .began(reason: "witness gw is down; holding automatic failover"))
     }
 
     @Test func failuresExplainedByADependencyDoNotCount() {
@@ -148,8 +165,10 @@ private struct Watch {
 
         world["gw"] = ServiceView(state: .up, since: at(70))
         let back = coordinator.update(states: world, at: at(70))
-        #expect(back.map(\.kind) == [.isolationEnded, .failover])
-        #expect(back.last?.to == "web-2")
+        #expect(back.map(\.kind) == [.isolationEnded]) // web-1 still down: settle first
+        let settled = coordinator.tick(at: at(71.1))
+        #expect(settled.map(\.kind) == [.failover])
+        #expect(settled.last?.to == "web-2")
     }
 
     @Test func dismissingIsolationThroughTheCoordinatorResumesEveryGroup() {

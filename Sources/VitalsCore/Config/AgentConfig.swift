@@ -43,14 +43,23 @@ public struct IsolationSettings: Sendable, Equatable {
     /// How close together those failures must be: "one probe round". Default 5s.
     public var window: Duration
     /// A service (usually the gateway or a peer) that only fails when this
-    /// agent is cut off. Default none.
+    /// agent is cut off. Default none. Needed for the guard to isolate at
+    /// all when fewer than 4 services are probed.
     public var witness: String?
+    /// How long a decision caused by a member's failure (failover,
+    /// `group_down`, `member_removed`), or by members still down when an
+    /// isolation ends, waits for the rest of that probe round before it is
+    /// made, so the guard can see the whole round. Nil: the longest
+    /// `interval` + `jitter` among probed services. `0s`: act at once.
+    public var settle: Duration?
 
-    public init(enabled: Bool = true, share: Double = 0.5, window: Duration = .seconds(5), witness: String? = nil) {
+    public init(enabled: Bool = true, share: Double = 0.5, window: Duration = .seconds(5), witness: String? = nil,
+                settle: Duration? = nil) {
         self.enabled = enabled
         self.share = share
         self.window = window
         self.witness = witness
+        self.settle = settle
     }
 }
 

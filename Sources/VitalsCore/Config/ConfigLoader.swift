@@ -50,7 +50,7 @@ public enum ConfigLoader {
 extension ConfigReader {
     static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions"]
     static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation"]
-    static let isolationKeys = ["enabled", "share", "window", "witness"]
+    static let isolationKeys = ["enabled", "share", "window", "witness", "settle"]
     static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
                              "fall_window", "flapping"]
 
@@ -61,9 +61,11 @@ extension ConfigReader {
         guard let top = fields(root, .root, allowed: Self.topLevelKeys) else { return nil }
         var config = VitalsConfig()
         var witness: ConfigEntry?
-        if let entry = top["agent"], let (agent, witnessEntry) = readAgent(entry) {
+        var share: ConfigEntry?
+        if let entry = top["agent"], let (agent, isolation) = readAgent(entry) {
             config.agent = agent
-            witness = witnessEntry
+            witness = isolation["witness"]
+            share = isolation["share"]
         }
         if let entry = top["defaults"],
            let fields = fields(entry.value, entry.path, allowed: Self.timingKeys, nullIsEmpty: true) {
@@ -85,6 +87,9 @@ extension ConfigReader {
         reportCycles(in: dependencies, order: serviceNames)
         if let witness, let name = config.agent.isolation.witness {
             _ = checkReference(name, kind: "service", declared: serviceNames, at: witness.path, node: witness.value)
+        }
+        if let share {
+            checkShareRule(config, at: share)
         }
 
         for entry in actionEntries {
@@ -109,8 +114,9 @@ extension ConfigReader {
 
     // MARK: agent
 
-    /// The agent settings, and the `isolation.witness` entry (checked once services are known).
-    private func readAgent(_ entry: ConfigEntry) -> (AgentSettings, ConfigEntry?)? {
+    /// The agent settings, and the `isolation` entries (`witness` and
+    /// `share` are checked once services are known).
+    private func readAgent(_ entry: ConfigEntry) -> (AgentSettings, [String: ConfigEntry])? {
         guard let fields = fields(entry.value, entry.path, allowed: Self.agentKeys, nullIsEmpty: true) else {
             return nil
         }
@@ -125,18 +131,37 @@ extension ConfigReader {
         let allowGet = fields["allow_get_heartbeats"].flatMap { bool($0) } ?? defaults.allowGetHeartbeats
         var settings = AgentSettings(listen: listen, stateDir: stateDir, tokenFile: tokenFile,
                                      logLevel: logLevel, allowGetHeartbeats: allowGet)
-        var witness: ConfigEntry?
+        var found: [String: ConfigEntry] = [:]
         if let item = fields["isolation"],
            let isolation = self.fields(item.value, item.path, allowed: Self.isolationKeys, nullIsEmpty: true) {
             if let e = isolation["enabled"], let v = bool(e) { settings.isolation.enabled = v }
-            if let e = isolation["share"], let v = readShare(e) { settings.isolation.share = v }
+            if let e = isolation["share"], let v = readShare(e) {
+                settings.isolation.share = v
+                found["share"] = e
+            }
             if let e = isolation["window"], let v = duration(e, positive: true) { settings.isolation.window = v }
             if let e = isolation["witness"], let v = string(e) {
                 settings.isolation.witness = v
-                witness = e
+                found["witness"] = e
             }
+            if let e = isolation["settle"], let v = duration(e) { settings.isolation.settle = v }
         }
-        return (settings, witness)
+        return (settings, found)
+    }
+
+    /// A `share:` written out must be usable: with fewer than
+    /// `IsolationGuard.minimumProbedForShare` probed services the share rule
+    /// cannot tell a cut-off agent from failed services and is not used, so
+    /// the guard needs a witness. (Left at its default, the share rule is
+    /// simply not used then; the README says so.)
+    private func checkShareRule(_ config: VitalsConfig, at entry: ConfigEntry) {
+        let isolation = config.agent.isolation
+        let probed = config.services.count(where: \.isProbed)
+        guard isolation.enabled, isolation.witness == nil, probed < IsolationGuard.minimumProbedForShare else { return }
+        fail(entry.path, at: entry.value,
+             "the share rule needs at least \(IsolationGuard.minimumProbedForShare) probed services to tell "
+                + "a cut-off agent from failed services, and this file probes \(probed); "
+                + "add a witness (agent.isolation.witness) or remove share")
     }
 
     /// A fraction in (0, 1], written `0.5` or `50%`.

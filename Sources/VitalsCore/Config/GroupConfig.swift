@@ -132,4 +132,8 @@ public enum GroupEventKind: String, Sendable, Equatable, CaseIterable, Hashable 
     case held
     /// An operator resumed automatic decisions for the group.
     case released
+    /// The active member of a held group (held by an operator or by the
+    /// failover limit) failed: traffic stays on it and nothing will move it
+    /// until an operator acts. One per outage; its actions run.
+    case activeDownWhileHeld = "active_down_while_held"
 }

@@ -50,14 +50,15 @@ public struct AgentEvent: Codable, Sendable, Equatable {
     }
 
     public static func group(_ e: GroupEvent, id: UInt64) -> AgentEvent {
-        AgentEvent(id: id, time: e.time, kind: .group(e.kind), group: e.group, from: e.from, to: e.to,
+        AgentEvent(id: id, time: e.time, kind: .group(e.kind), group: e.group, service: e.service, from: e.from, to: e.to,
                    reason: e.reason, rootCause: e.rootCause, evidence: e.evidence, active: e.active)
     }
 
     /// The group decision this was made from, for target checks.
     public var groupEvent: GroupEvent? {
         guard let group, let kind = kind.groupKind else { return nil }
-        return GroupEvent(id: id, time: time, group: group, kind: kind, from: from, to: to, reason: reason,
+        return GroupEvent(id: id, time: time, group: group, kind: kind, from: from, to: to, service: service,
+                          reason: reason,
                           rootCause: rootCause, evidence: evidence ?? [:], active: active ?? [])
     }
 

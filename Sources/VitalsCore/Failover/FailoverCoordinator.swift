@@ -9,6 +9,15 @@ import Foundation
 /// failures that caused it trigger no failover); an ended isolation lets every
 /// engine re-evaluate at once; otherwise every engine decides as usual.
 /// Events come back in config group order.
+///
+/// **Settle.** The failures of a round that cuts the agent off arrive one
+/// by one, so the first of them cannot tell. A decision caused by a member's
+/// failure therefore waits `settle` (`agent.isolation.settle`) as a pending
+/// decision (`GroupEngine.pending`, `nextWakeup`); when it wakes, an
+/// isolation that began meanwhile has paused the engine and the decision is
+/// dropped, otherwise it is made from the states of that moment. The end of
+/// an isolation waits the same before failing over members still down. An
+/// operator's dismissal acts at once.
 public struct FailoverCoordinator: Sendable {
     /// One engine per group, in config order.
     public private(set) var engines: [GroupEngine]
@@ -27,6 +36,26 @@ public struct FailoverCoordinator: Sendable {
                         restoring: restoring[$0.name])
         }
         isolation = IsolationGuard(settings: config.agent.isolation, dependsOn: dependsOn)
+        settle = Self.settle(for: config)
+        for index in engines.indices {
+            engines[index].settle = settle
+        }
+    }
+
+    /// How long failure-caused decisions wait for the rest of their round.
+    public let settle: Duration
+
+    /// `agent.isolation.settle`, else the longest `interval` + `jitter` among
+    /// the probed services (the spread of one probe round); zero when the
+    /// guard cannot isolate (disabled, or too few probed services for the
+    /// share rule and no witness): there is then nothing to wait for.
+    public static func settle(for config: VitalsConfig) -> Duration {
+        let settings = config.agent.isolation
+        let probed = config.services.filter(\.isProbed)
+        guard settings.enabled,
+              settings.witness != nil || probed.count >= IsolationGuard.minimumProbedForShare else { return .zero }
+        if let settle = settings.settle { return settle }
+        return probed.map { $0.timing.interval + $0.timing.jitter }.max() ?? .zero
     }
 
     /// What to save so a restart resumes here, by group name.
@@ -83,7 +112,7 @@ public struct FailoverCoordinator: Sendable {
         guard case .ended(let text)? = isolation.dismiss(reason: reason, at: now) else { return [] }
         var events: [GroupEvent] = []
         for index in engines.indices {
-            events += engines[index].endIsolation(reason: text, at: now)
+            events += engines[index].endIsolation(reason: text, settling: false, at: now)
         }
         return events
     }

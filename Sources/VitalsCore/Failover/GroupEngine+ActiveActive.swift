@@ -8,6 +8,11 @@ extension GroupEngine {
         let removed = active.filter { !usable.contains($0) }
         let added = usable.filter { !active.contains($0) }
         guard !removed.isEmpty || !added.isEmpty else { return [] }
+        // A failure may be the first of a round that cuts the agent off: wait for the rest of it.
+        if let until = settleUntil, now < until, removed.contains(where: snap.hasFailed) {
+            wake(until)
+            return []
+        }
 
         let before = level(count: active.count)
         let after = level(count: usable.count)
@@ -22,11 +27,11 @@ extension GroupEngine {
                 folded.append(member)
                 continue
             }
-            events.append(emit(.memberRemoved, from: member, reason: snap.explain(member), rootCause: root,
+            events.append(emit(.memberRemoved, from: member, service: member, reason: snap.explain(member), rootCause: root,
                                snap: snap, at: now))
         }
         for member in added {
-            events.append(emit(.memberAdded, to: member, reason: "\(member) \(snap.condition(member))",
+            events.append(emit(.memberAdded, to: member, service: member, reason: "\(member) \(snap.condition(member))",
                                snap: snap, at: now))
         }
         guard levelChanged else { return events }
@@ -42,15 +47,15 @@ extension GroupEngine {
         let detail = changes.joined(separator: "; ")
         switch after {
         case .down:
-            events.append(emit(.groupDown, from: from, reason: noUsableMember(leaving: removed, in: snap),
+            events.append(emit(.groupDown, from: from, service: from, reason: noUsableMember(leaving: removed, in: snap),
                                rootCause: root, extraEvidence: roots, snap: snap, at: now))
         case .degraded:
             let rootText = root.map { "root cause: \(snap.rootPhrase($0)); " } ?? ""
-            events.append(emit(.groupDegraded, from: from, to: to,
+            events.append(emit(.groupDegraded, from: from, to: to, service: from ?? to,
                                reason: "\(rootText)\(count), below min_healthy \(minHealthy): \(detail)",
                                rootCause: root, extraEvidence: roots, snap: snap, at: now))
         case .healthy:
-            events.append(emit(.groupRecovered, from: from, to: to,
+            events.append(emit(.groupRecovered, from: from, to: to, service: to ?? from,
                                reason: "\(count) (min_healthy \(minHealthy)): \(detail)",
                                snap: snap, at: now))
         }

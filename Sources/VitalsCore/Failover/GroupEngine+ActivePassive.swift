@@ -13,15 +13,28 @@ extension GroupEngine {
         }
 
         if !snap.isUsable(current) {
+            let failed = snap.hasFailed(current)
+            let target = bestCandidate(in: snap, excluding: [current])
+            // A failure may be the first of a round that cuts the agent off:
+            // wait for the rest of the round, then decide from its states.
+            if failed, let until = settleUntil, now < until {
+                pending = PendingMove(kind: target == nil ? .groupDown : .failover, from: current, to: target ?? "",
+                                      notBefore: until,
+                                      reason: "\(snap.explain(current)); waiting for the rest of the probe round "
+                                          + "(isolation settle \(DurationText.format(settle)))")
+                wake(until)
+                return []
+            }
             let root = snap.rootCause(current)
-            if let target = bestCandidate(in: snap, excluding: [current]) {
-                return move(.failover, from: current, to: target,
-                            reason: "\(snap.explain(current)); chose \(target)", rootCause: root, snap: snap, at: now)
+            if let target {
+                return move(.failover, from: current, to: target, because: snap.explain(current),
+                            counted: failed, rootCause: root, snap: snap, at: now)
             }
             active = []
             lastActive = current
             switchoverPin = nil
-            return [emit(.groupDown, from: current, reason: noUsableMember(leaving: [current], in: snap),
+            return [emit(.groupDown, from: current, service: current,
+                         reason: noUsableMember(leaving: [current], in: snap),
                          rootCause: commonRoot(of: [current], in: snap), snap: snap, at: now)]
         }
 
@@ -41,7 +54,8 @@ extension GroupEngine {
         }
         let held = DurationText.format(now.duration(since: since))
         let reason = "\(higher) usable for \(held) (failback_delay \(DurationText.format(delay)))"
-        return move(.failback, from: current, to: higher, reason: reason, rootCause: nil, snap: snap, at: now)
+        return move(.failback, from: current, to: higher, because: reason, counted: false, rootCause: nil,
+                    snap: snap, at: now)
     }
 
     /// The highest-priority usable member not in `excluded`.
@@ -49,33 +63,48 @@ extension GroupEngine {
         group.members.first { !excluded.contains($0) && snap.isUsable($0) }
     }
 
-    /// Makes an automatic move unless the cooldown defers it or the failover limit forbids it.
-    mutating func move(_ kind: GroupEventKind, from: String, to: String, reason: String,
-                               rootCause: String?, snap: Snapshot, at now: Date) -> [GroupEvent] {
-        if let last = lastMoveAt {
-            let cooldownEnd = last.adding(group.cooldown)
-            if now < cooldownEnd {
-                pending = PendingMove(kind: kind, from: from, to: to, notBefore: cooldownEnd,
-                                      reason: "\(reason); deferred by cooldown \(DurationText.format(group.cooldown))")
-                wake(cooldownEnd)
-                return []
-            }
-        }
+    /// Makes an automatic move, within the anti-flap rules:
+    /// - only a failover away from a failed member (`counted`) uses the
+    ///   `max_failovers` budget; when the budget is spent it is suppressed and
+    ///   the group held (an emergency: `active_down_while_held` follows);
+    /// - a failback is elective: it waits for the cooldown, and while the
+    ///   budget is spent it waits until a counted failover leaves the window;
+    ///   it is never suppressed and never holds the group;
+    /// - a failover is never delayed by the cooldown.
+    mutating func move(_ kind: GroupEventKind, from: String, to: String, because cause: String, counted: Bool,
+                       rootCause: String?, snap: Snapshot, at now: Date) -> [GroupEvent] {
         let window = group.failoverWindow.seconds
         recentMoves.removeAll { now.timeIntervalSince($0) >= window }
-        if recentMoves.count >= group.maxFailovers {
-            let limit = "\(recentMoves.count) automatic moves within \(DurationText.format(group.failoverWindow)) "
-                + "(max_failovers \(group.maxFailovers)); held until an operator releases the group"
-            hold = GroupHold(cause: .failoverLimit, reason: limit, since: now)
-            return [emit(.failoverSuppressed, from: from, to: to,
-                         reason: "\(kind.rawValue) from \(from) to \(to) suppressed: \(limit); \(reason)",
-                         rootCause: rootCause, snap: snap, at: now)]
+        let budgetSpent = recentMoves.count >= group.maxFailovers
+        let limit = "\(recentMoves.count) failovers within \(DurationText.format(group.failoverWindow)) "
+            + "(max_failovers \(group.maxFailovers))"
+        if kind == .failback {
+            var notBefore = lastMoveAt.map { $0.adding(group.cooldown) } ?? now
+            var why = "deferred by cooldown \(DurationText.format(group.cooldown))"
+            if budgetSpent, let oldest = recentMoves.min() {
+                notBefore = max(notBefore, oldest.addingTimeInterval(window))
+                why = "deferred: \(limit)"
+            }
+            if now < notBefore {
+                pending = PendingMove(kind: kind, from: from, to: to, notBefore: notBefore, reason: "\(cause); \(why)")
+                wake(notBefore)
+                return []
+            }
+        } else if counted && budgetSpent {
+            let held = "\(limit); held until an operator releases the group"
+            hold = GroupHold(cause: .failoverLimit, reason: held, since: now)
+            let suppressed = emit(.failoverSuppressed, from: from, service: from,
+                                  reason: "\(cause); failover to \(to) not made: \(held)",
+                                  rootCause: rootCause, snap: snap, at: now)
+            return [suppressed] + heldEmergency(at: now)
         }
-        recentMoves.append(now)
+        if counted { recentMoves.append(now) }
         lastMoveAt = now
         lastActive = from
         active = [to]
         switchoverPin = nil
-        return [emit(kind, from: from, to: to, reason: reason, rootCause: rootCause, snap: snap, at: now)]
+        let reason = kind == .failover ? "\(cause); chose \(to)" : cause
+        return [emit(kind, from: from, to: to, service: kind == .failover ? from : to, reason: reason,
+                     rootCause: rootCause, snap: snap, at: now)]
     }
 }

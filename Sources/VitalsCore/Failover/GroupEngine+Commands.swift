@@ -25,6 +25,7 @@ extension GroupEngine {
     public mutating func release(at now: Date) -> [GroupEvent] {
         guard let old = hold else { return [] }
         hold = nil
+        activeDownReported = false
         switch old.cause {
         case .failoverLimit: recentMoves.removeAll()
         case .operatorRequest: break
@@ -51,9 +52,17 @@ extension GroupEngine {
     /// The isolation is over: one `isolation_ended` event, then whatever the
     /// states last seen call for. Feed the current states with `update` first
     /// (while isolated it only records them). Not isolated: nothing.
-    public mutating func endIsolation(reason: String, at now: Date) -> [GroupEvent] {
+    ///
+    /// With `settling` (the guard saw fewer failures, not an operator's
+    /// dismissal) decisions caused by members still failing wait `settle`
+    /// first: the isolation ends as soon as fewer than the threshold fail,
+    /// while the rest of the round that brings them back is still arriving.
+    public mutating func endIsolation(reason: String, settling: Bool = true, at now: Date) -> [GroupEvent] {
         guard isolationReason != nil else { return [] }
         isolationReason = nil
+        if settling, settle > .zero {
+            settleUntil = max(settleUntil ?? now, now.adding(settle))
+        }
         let ended = emit(.isolationEnded, reason: reason, snap: snapshot, at: now)
         return [ended] + evaluate(at: now)
     }

@@ -22,9 +22,10 @@ extension GroupEngine {
     mutating func evaluate(at now: Date) -> [GroupEvent] {
         pending = nil
         nextWakeup = nil
-        guard !isPaused else { return [] }
+        if let until = settleUntil, now >= until { settleUntil = nil }
+        guard !isPaused else { return heldEmergency(at: now) }
         let snap = snapshot
-        if isStarting {
+        if isStarting || isResuming {
             switch start(snap, at: now) {
             case .waiting: return []
             case .decided(let events): return events
@@ -56,14 +57,14 @@ extension GroupEngine {
         if hasActivated {
             // Restored: a usable recorded choice stands without a word.
             if isActivePassive, let member = active.first, snap.isUsable(member) {
-                isStarting = false
+                isResuming = false
                 return .resumed
             }
             if anyUnknown && waitForUnknown {
                 wake(graceEnd)
                 return .waiting
             }
-            isStarting = false
+            isResuming = false
             return .resumed
         }
 
@@ -110,6 +111,25 @@ extension GroupEngine {
                                       snap: snap, at: now)])
             }
         }
+    }
+
+    /// While held (not while isolated: then the agent, not the member, is
+    /// the likely failure): one `active_down_while_held` per outage of the
+    /// active member, so an operator hears that traffic stays on a failed
+    /// member. Nothing moves.
+    mutating func heldEmergency(at now: Date) -> [GroupEvent] {
+        guard isActivePassive, let member = active.first else { return [] }
+        let snap = snapshot
+        guard snap.hasFailed(member) else {
+            if snap.isUsable(member) { activeDownReported = false }
+            return []
+        }
+        guard let hold, !isIsolated, !activeDownReported else { return [] }
+        activeDownReported = true
+        let reason = "\(snap.explain(member)) while the group is held (\(hold.reason)); "
+            + "traffic stays on \(member) until an operator moves or releases the group"
+        return [emit(.activeDownWhileHeld, from: member, service: member, reason: reason,
+                     rootCause: snap.rootCause(member), snap: snap, at: now)]
     }
 
     mutating func finishStart() {

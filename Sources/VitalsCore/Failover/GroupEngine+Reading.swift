@@ -29,7 +29,13 @@ extension GroupEngine {
         switch group.mode {
         case .activePassive:
             guard let member = active.first else { return .down }
-            return snapshot.isUsable(member) ? .ok : .degraded
+            let snap = snapshot
+            if snap.isUsable(member) { return .ok }
+            // Held with a failed active member: traffic goes to it and nothing will move it.
+            if isHeld && snap.hasFailed(member) { return .down }
+            // Restored, and the recorded member has not reported yet.
+            if isResuming && snap.state(member) == .unknown { return .starting }
+            return .degraded
         case .activeActive:
             switch level(count: active.count) {
             case .down: return .down

@@ -21,7 +21,7 @@ extension GroupEngine {
         case .failover, .failback, .switchover, .groupRecovered, .activated:
             break
         case .groupDown, .groupDegraded, .memberAdded, .memberRemoved, .failoverSuppressed, .isolated,
-             .isolationEnded, .held, .released:
+             .isolationEnded, .held, .released, .activeDownWhileHeld:
             return .notApplicable
         }
         guard active.first == target else { return .superseded }
@@ -34,7 +34,7 @@ extension GroupEngine {
         guard let next = bestCandidate(in: snap, excluding: [target]) else {
             active = []
             lastActive = event.from ?? target
-            let down = emit(.groupDown, from: event.from, reason: "\(why); no usable member",
+            let down = emit(.groupDown, from: event.from, service: target, reason: "\(why); no usable member",
                             rootCause: root, snap: snap, at: now)
             return .replaced(by: [down])
         }
@@ -43,7 +43,7 @@ extension GroupEngine {
             return .cancelled(reason: "\(why); staying on \(next)")
         }
         let kind: GroupEventKind = event.from == nil ? event.kind : .failover
-        let replacement = emit(kind, from: event.from, to: next, reason: "\(why); chose \(next)",
+        let replacement = emit(kind, from: event.from, to: next, service: target, reason: "\(why); chose \(next)",
                                rootCause: root, snap: snap, at: now)
         return .replaced(by: [replacement])
     }

@@ -25,7 +25,8 @@ extension GroupEngine {
         nextWakeup = min(nextWakeup ?? date, date)
     }
 
-    mutating func emit(_ kind: GroupEventKind, from: String? = nil, to: String? = nil, reason: String,
+    mutating func emit(_ kind: GroupEventKind, from: String? = nil, to: String? = nil, service: String? = nil,
+                       reason: String,
                                rootCause: String? = nil, extraEvidence: [String] = [],
                                snap: Snapshot, at now: Date) -> GroupEvent {
         var evidence: [String: HealthState] = [:]
@@ -33,7 +34,7 @@ extension GroupEngine {
             evidence[service] = snap.state(service)
         }
         let event = GroupEvent(id: nextEventID, time: now, group: group.name, kind: kind, from: from, to: to,
-                               reason: reason, rootCause: rootCause, evidence: evidence, active: active)
+                               service: service, reason: reason, rootCause: rootCause, evidence: evidence, active: active)
         nextEventID += 1
         return event
     }

@@ -134,9 +134,23 @@ public struct GroupEngine: Sendable {
     /// move, the moment a failback becomes due, or the end of the startup
     /// grace. Nil when nothing time-driven is waiting (always nil while paused).
     public internal(set) var nextWakeup: Date?
-    /// True until the first choice (or, when restored, until the recorded
-    /// choice has been checked against known states).
+    /// True until the first choice of a fresh engine. A restored engine that
+    /// had made its choice is never starting: it has an active member (and
+    /// maybe a hold) from the moment it is created.
     public internal(set) var isStarting = true
+    /// How long a decision caused by a member's failure waits for the rest
+    /// of that probe round (`agent.isolation.settle`, set by the
+    /// coordinator); zero acts at once. See "Settle" in the type's contract.
+    public internal(set) var settle: Duration = .zero
+    /// Until when decisions caused by failures wait (a failure or the end of
+    /// an isolation within the last `settle`); nil when nothing waits.
+    public internal(set) var settleUntil: Date?
+
+    /// Restored with a recorded choice that is not yet checked against known states.
+    var isResuming = false
+    /// Whether `active_down_while_held` was reported for the current outage
+    /// of the active member of a held group.
+    var activeDownReported = false
 
     /// Whether the first choice was ever made (across restarts).
     var hasActivated = false
@@ -157,6 +171,12 @@ public struct GroupEngine: Sendable {
         lastMoveAt = persisted.lastMoveAt
         nextEventID = max(1, persisted.nextEventID)
         lastActive = persisted.lastActive
+        defer {
+            if hasActivated {
+                isStarting = false
+                isResuming = true
+            }
+        }
         switch group.mode {
         case .activePassive:
             // A recorded member the config no longer lists cannot stay active: choose afresh.
@@ -202,6 +222,10 @@ public struct GroupEngine: Sendable {
         let snap = snapshot
         for member in group.members {
             guard snap.isUsable(member) else {
+                // A member that just failed: decisions it causes wait for the rest of the round.
+                if usableSince[member] != nil, snap.hasFailed(member), settle > .zero {
+                    settleUntil = max(settleUntil ?? now, now.adding(settle))
+                }
                 usableSince[member] = nil
                 continue
             }
@@ -236,6 +260,12 @@ struct Snapshot {
     /// Serving, and no ancestor down or flapping.
     func isUsable(_ service: String) -> Bool {
         state(service).isServing && rootCause(service) == nil
+    }
+
+    /// Down or flapping, or blocked by an ancestor that is: a failure, unlike
+    /// `maintenance` or `unknown`, which are not usable but did not fail.
+    func hasFailed(_ service: String) -> Bool {
+        Dependencies.fails(state(service)) || rootCause(service) != nil
     }
 
     /// "db is down".

@@ -18,6 +18,10 @@ public struct GroupEvent: Sendable, Equatable, Codable, CustomStringConvertible 
     public var from: String?
     /// The member traffic goes to (or the member that joined), when there is one.
     public var to: String?
+    /// The member whose own change caused the decision (the one that failed,
+    /// for a failover or `group_down`), when one did. Actions see it as
+    /// `VITALS_SERVICE`.
+    public var service: String?
     /// Why, in an operator's words: "web-1 down (status 503); chose web-2",
     /// "root cause: db is down; no usable member (web-1, web-2 blocked by db)".
     public var reason: String
@@ -29,7 +33,7 @@ public struct GroupEvent: Sendable, Equatable, Codable, CustomStringConvertible 
     public var active: [String]
 
     public init(id: UInt64, time: Date, group: String, kind: GroupEventKind, from: String? = nil,
-                to: String? = nil, reason: String, rootCause: String? = nil,
+                to: String? = nil, service: String? = nil, reason: String, rootCause: String? = nil,
                 evidence: [String: HealthState] = [:], active: [String] = []) {
         self.id = id
         self.time = time
@@ -37,6 +41,7 @@ public struct GroupEvent: Sendable, Equatable, Codable, CustomStringConvertible 
         self.kind = kind
         self.from = from
         self.to = to
+        self.service = service
         self.reason = reason
         self.rootCause = rootCause
         self.evidence = evidence

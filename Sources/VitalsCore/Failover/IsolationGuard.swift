@@ -23,7 +23,9 @@ public enum IsolationChange: Sendable, Equatable {
 ///   (`up`/`degraded`) to failing within the last `window` and are still
 ///   failing. `threshold` = max(2, ⌈share × probed⌉), probed = services in the
 ///   view not in maintenance: one failing service is never isolation. A
-///   service seen failing on its first view did not "go" failing.
+///   service seen failing on its first view did not "go" failing. Used only
+///   with at least `minimumProbedForShare` (4) probed services: below that
+///   only a witness isolates.
 /// - **Majority back.** A burst isolation ends when fewer than `threshold`
 ///   services are failing.
 /// - **Witness.** Isolated while the witness is `down` or `flapping`; that
@@ -55,6 +57,20 @@ public struct IsolationGuard: Sendable {
         self.settings = settings
         self.dependsOn = dependsOn
     }
+
+    /// The fewest probed services for which the share rule is used. With
+    /// two or three, "the agent is cut off" and "these services are down"
+    /// look the same (two members of one group dying together would read as
+    /// isolation), so below it only a witness can isolate.
+    public static let minimumProbedForShare = 4
+
+    /// Whether the guard can isolate at all with the services last seen:
+    /// enabled, and a witness or enough probed services for the share rule.
+    public var canIsolate: Bool {
+        settings.enabled && (settings.witness != nil || probedCount >= Self.minimumProbedForShare)
+    }
+
+    private var probedCount: Int { lastStates.values.count { $0 != .maintenance } }
 
     /// The fewest failing services that make a burst, out of `probed`.
     public func threshold(probed: Int) -> Int {
@@ -110,7 +126,8 @@ public struct IsolationGuard: Sendable {
             return now.timeIntervalSince(at) <= window
         }
         let wasBurst = byBurst
-        byBurst = wasBurst ? failing.count >= threshold : burst.count >= threshold
+        let shareRuleUsed = probed.count >= Self.minimumProbedForShare
+        byBurst = shareRuleUsed && (wasBurst ? failing.count >= threshold : burst.count >= threshold)
 
         var witnessReason: String?
         if let witness = settings.witness {
