@@ -95,12 +95,12 @@ public final class ProbeMetrics: Sendable {
     public struct Values: Sendable, Equatable {
         public var services: [String: ServiceCounters] = [:]
         public var actions: [String: ActionCounters] = [:]
-        /// Failovers, failbacks and switchovers by group.
-        public var failovers: [String: UInt64] = [:]
+        /// Failovers, failbacks and switchovers by group, then by kind.
+        public var failovers: [String: [GroupEventKind: UInt64]] = [:]
     }
 
-    /// Group event kinds that move traffic.
-    public static let failoverKinds: Set<EventKind> = [.group(.failover), .group(.failback), .group(.switchover)]
+    /// Group event kinds that move traffic, in the order `/metrics` lists them.
+    public static let failoverKinds: [GroupEventKind] = [.failover, .failback, .switchover]
 
     private struct Inner {
         var values = Values()
@@ -145,8 +145,9 @@ public final class ProbeMetrics: Sendable {
         inner.withLock { inner in
             guard event.id > inner.lastEventID else { return }
             inner.lastEventID = event.id
-            guard let group = event.group, Self.failoverKinds.contains(event.kind) else { return }
-            inner.values.failovers[group, default: 0] += 1
+            guard let group = event.group, let kind = event.kind.groupKind, Self.failoverKinds.contains(kind)
+            else { return }
+            inner.values.failovers[group, default: [:]][kind, default: 0] += 1
         }
     }
 
