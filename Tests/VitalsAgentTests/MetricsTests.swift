@@ -197,6 +197,21 @@ import VitalsTestKit
         #expect(MetricsRenderer.formatValue(.nan) == "NaN")
     }
 
+    /// A plugin's exit 3 is counted apart: it is not a failure of any class.
+    @Test func countsUnknownResultsApartFromFailures() {
+        let metrics = ProbeMetrics()
+        let state = makeState(metrics)
+        probe(state, metrics, "web-1", .unknown, "UNKNOWN: ?", latency: .milliseconds(5))
+        let counters = metrics.values.services["web-1"]
+        #expect(counters?.probes == 1)
+        #expect(counters?.unknown == 1)
+        #expect(counters?.failures.isEmpty == true)
+        let text = MetricsRenderer.render(view: state.view, metrics: metrics, scheduler: nil, store: nil,
+                                          openConnections: nil, now: clock.now())
+        #expect(text.contains(#"vitals_probes_unknown_total{service="web-1"} 1"#))
+        #expect(text.contains(#"vitals_probe_failures_total{service="web-1",reason="other"} 0"#))
+    }
+
     @Test func countsEachEventOnceAndOnlyMoves() {
         let metrics = ProbeMetrics()
         let t = clock.now()

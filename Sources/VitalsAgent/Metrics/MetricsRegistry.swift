@@ -79,6 +79,8 @@ public final class ProbeMetrics: Sendable {
     public struct ServiceCounters: Sendable, Equatable {
         public var probes: UInt64 = 0
         public var degraded: UInt64 = 0
+        /// Results that could tell neither way (a plugin's exit 3): not failures.
+        public var unknown: UInt64 = 0
         public var failures: [ProbeFailureClass: UInt64] = [:]
         public var duration = MetricsHistogram(bounds: MetricsHistogram.probeBounds)
     }
@@ -120,6 +122,7 @@ public final class ProbeMetrics: Sendable {
             switch result.outcome {
             case .ok: break
             case .degraded: counters.degraded += 1
+            case .unknown: counters.unknown += 1
             case .failed: counters.failures[ProbeFailureClass.classify(result.reason), default: 0] += 1
             }
             if let seconds { counters.duration.observe(seconds) }

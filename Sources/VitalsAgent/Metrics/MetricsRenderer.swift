@@ -51,6 +51,11 @@ public enum MetricsRenderer {
         for p in probed {
             out.sample("vitals_probes_degraded_total", label: p.label, Double(p.counters?.degraded ?? 0))
         }
+        out.family("vitals_probes_unknown_total", .counter,
+                   "Probe results that could tell neither way (a plugin's exit 3); not failures.")
+        for p in probed {
+            out.sample("vitals_probes_unknown_total", label: p.label, Double(p.counters?.unknown ?? 0))
+        }
         out.family("vitals_probe_failures_total", .counter, "Failed probes, by class of reason.")
         let reasonLabels = ProbeFailureClass.allCases.map { Exposition.label("reason", $0.rawValue) }
         for p in probed {

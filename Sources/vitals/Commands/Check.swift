@@ -9,9 +9,9 @@ struct Check: AsyncParsableCommand {
         abstract: "Probe every service once, print a table, exit as a Nagios plugin does.",
         discussion: """
         Probes all http, tcp and exec services at the same time, once, and reports \
-        each raw result: no rise/fall counting, so one failed probe shows as down. \
-        Heartbeat services are pushed, not probed: they are listed as skipped (ask the \
-        running agent with `vitals status`).
+        each raw result: no rise/fall counting, so one failed probe shows as down, and \
+        a plugin's exit 3 as unknown. Heartbeat services are pushed, not probed: they \
+        are listed as skipped (ask the running agent with `vitals status`).
 
         Exit status: 0 all up, 1 some degraded, 2 some down, 3 some unknown \
         (down outranks unknown, which outranks degraded). Usable from cron as it is.
@@ -63,7 +63,8 @@ struct CheckReport {
             let state: HealthState = switch result.outcome {
             case .ok: .up
             case .degraded: .degraded
-            case .failed: result.reason.hasPrefix("UNKNOWN") ? .unknown : .down
+            case .failed: .down
+            case .unknown: .unknown
             }
             return Row(name: service.name, kind: service.check.kind, state: state.rawValue,
                        latencyMs: result.latency.map { ($0.seconds * 1_000_000).rounded() / 1000 },
