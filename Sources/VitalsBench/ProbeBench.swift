@@ -202,7 +202,7 @@ final class CountingSink: ProbeResultSink, @unchecked Sendable {
         switch result.outcome {
         case .ok: ok.add(1, ordering: .releasing)
         case .degraded: degraded.add(1, ordering: .releasing)
-        case .failed: failed.add(1, ordering: .releasing)
+        case .failed, .unknown: failed.add(1, ordering: .releasing)
         }
         if result.outcome != .ok, reasons.count < 20 || reasons[result.reason] != nil {
             reasons[result.reason, default: 0] += 1

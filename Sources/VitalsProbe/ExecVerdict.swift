@@ -3,9 +3,11 @@ import VitalsCore
 
 /// The Nagios plugin convention, as a pure function of the wait status and
 /// the captured output: exit 0 ok, 1 warning (degraded), 2 critical
-/// (failed), 3 unknown (failed, reason prefixed `UNKNOWN: `); any other
-/// exit or a signal fails. The first line of output, without performance
-/// data (after `|`), is the reason.
+/// (failed), 3 unknown (the plugin could not tell: counted toward neither
+/// rise nor fall); any other exit or a signal fails. The first line of
+/// output, without performance data (after `|`), is the reason, in the
+/// plugin's own words: plugins write their status word themselves
+/// (`UNKNOWN: cannot read /proc/mounts`).
 public enum ExecVerdict {
     public static func verdict(waitStatus: Int32, output: [UInt8]) -> ProbeVerdict {
         let line = firstLine(output)
@@ -24,7 +26,7 @@ public enum ExecVerdict {
         case 0: return .ok
         case 1: return .degraded(text)
         case 2: return .failed(text)
-        case 3: return .failed("UNKNOWN: \(text)")
+        case 3: return .unknown(text)
         default: return .failed(text)
         }
     }
@@ -40,4 +42,9 @@ public enum ExecVerdict {
         }
         return ""
     }
+}
+
+extension ProbeVerdict {
+    /// The check could not tell either way.
+    public static func unknown(_ reason: String) -> ProbeVerdict { ProbeVerdict(.unknown, reason) }
 }

@@ -77,9 +77,11 @@ import VitalsTestKit
         let result = try VitalsBinary.run(["check", "-c", path])
         #expect(result.status == 2)
         let rows = result.out.split(separator: "\n").map(String.init)
-        #expect(rows[0].hasPrefix("SERVICE"))
-        #expect(rows[1].hasPrefix("api") && rows[1].contains(" up "))
-        #expect(rows[2].hasPrefix("gone") && rows[2].contains(" down ") && rows[2].hasSuffix("connect refused"))
+        try #require(rows.count == 4, "a summary, a header and two rows: \(result.out)")
+        #expect(rows[0] == "VITALS CRITICAL - 1 down: gone (connect refused) | up=1 degraded=0 down=1 unknown=0")
+        #expect(rows[1].hasPrefix("SERVICE"))
+        #expect(rows[2].hasPrefix("api") && rows[2].contains(" up "))
+        #expect(rows[3].hasPrefix("gone") && rows[3].contains(" down ") && rows[3].hasSuffix("connect refused"))
 
         try yaml.components(separatedBy: "\n").dropLast().joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let healthy = try VitalsBinary.run(["check", "-c", path, "--json"])
@@ -87,6 +89,61 @@ import VitalsTestKit
         let json = try JSONSerialization.jsonObject(with: Data(healthy.out.utf8)) as? [String: Any]
         #expect(json?["exit_code"] as? Int == 0)
         #expect((json?["services"] as? [[String: Any]])?.first?["state"] as? String == "up")
+    }
+
+    /// A plugin's exit 3 is unknown, with the plugin's own words (no prefix
+    /// of ours), and the first line is a Nagios summary, so `vitals check`
+    /// can itself run under Nagios, Icinga or Monit.
+    @Test func checkReportsAPluginsUnknownAsUnknown() throws {
+        let backend = try Backend()
+        defer { backend.stop() }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plugin = dir.appendingPathComponent("check-unsure.sh").path
+        try "#!/bin/sh\necho 'UNKNOWN: ? | tries=1'\nexit 3\n".write(toFile: plugin, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin)
+        let slow = dir.appendingPathComponent("check-slow.sh").path
+        try "#!/bin/sh\necho 'WARNING - queue 80% full'\nexit 1\n".write(toFile: slow, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: slow)
+        let path = dir.appendingPathComponent("c.yaml").path
+        let closedPort = try LoopbackPort.unused()
+        let healthy = """
+        services:
+          api: { http: { url: "http://127.0.0.1:\(backend.port)/" } }
+          queue: { exec: ["\(slow)"] }
+          disk: { exec: ["\(plugin)"] }
+          job: { heartbeat: { every: 1h } }
+        """
+        try (healthy + "\n  gone: { tcp: { host: 127.0.0.1, port: \(closedPort) } }\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let critical = try VitalsBinary.run(["check", "-c", path])
+        #expect(critical.status == 2, "down outranks unknown")
+        let rows = critical.out.split(separator: "\n").map(String.init)
+        #expect(rows.first == "VITALS CRITICAL - 1 down: gone (connect refused); 1 unknown: disk (UNKNOWN: ?); "
+            + "1 degraded: queue (WARNING - queue 80% full) | up=1 degraded=1 down=1 unknown=1")
+        #expect(rows.count > 1 && rows[1].hasPrefix("SERVICE"), "the table follows the summary")
+        let disk = rows.first { $0.hasPrefix("disk ") } ?? ""
+        #expect(disk.contains(" unknown ") && disk.hasSuffix("  UNKNOWN: ?"), "the plugin's words once: \(disk)")
+
+        try healthy.write(toFile: path, atomically: true, encoding: .utf8)
+        let unknown = try VitalsBinary.run(["check", "-c", path])
+        #expect(unknown.status == 3)
+        #expect(unknown.out.split(separator: "\n").first
+            == "VITALS UNKNOWN - 1 unknown: disk (UNKNOWN: ?); 1 degraded: queue (WARNING - queue 80% full) | up=1 degraded=1 down=0 unknown=1")
+        let json = try JSONSerialization.jsonObject(with: Data(try VitalsBinary.run(["check", "-c", path, "--json"]).out.utf8)) as? [String: Any]
+        let services = json?["services"] as? [[String: Any]] ?? []
+        #expect(services.first { $0["name"] as? String == "disk" }?["reason"] as? String == "UNKNOWN: ?")
+        #expect(json?["summary"] as? String
+            == "VITALS UNKNOWN - 1 unknown: disk (UNKNOWN: ?); 1 degraded: queue (WARNING - queue 80% full) | up=1 degraded=1 down=0 unknown=1")
+
+        try """
+        services:
+          api: { http: { url: "http://127.0.0.1:\(backend.port)/" } }
+          job: { heartbeat: { every: 1h } }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let ok = try VitalsBinary.run(["check", "-c", path])
+        #expect(ok.status == 0)
+        #expect(ok.out.split(separator: "\n").first == "VITALS OK - 1 up, 1 skipped | up=1 degraded=0 down=0 unknown=0")
     }
 
     @Test func statusSaysWhenTheAgentIsUnreachable() throws {

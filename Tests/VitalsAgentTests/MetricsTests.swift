@@ -93,7 +93,13 @@ import VitalsTestKit
             #"vitals_group_active_member{group="web",member="web-1"} 0"#,
             #"vitals_group_active_member{group="web",member="web-2"} 1"#,
             #"vitals_group_held{group="web"} 0"#,
-            #"vitals_failovers_total{group="web"} 1"#,
+            #"vitals_failovers_total{group="web",kind="failover"} 1"#,
+            #"vitals_failovers_total{group="web",kind="failback"} 0"#,
+            #"vitals_failovers_total{group="web",kind="switchover"} 0"#,
+            #"vitals_group_condition{group="web",condition="ok"} 1"#,
+            #"vitals_group_condition{group="web",condition="starting"} 0"#,
+            #"vitals_group_condition{group="web",condition="degraded"} 0"#,
+            #"vitals_group_condition{group="web",condition="down"} 0"#,
             #"vitals_action_runs_total{action="notify",result="ok"} 1"#,
             #"vitals_action_runs_total{action="notify",result="failed"} 1"#,
             #"vitals_action_runs_total{action="page \"ops\"\nnow\\",result="skipped"} 1"#,
@@ -115,6 +121,7 @@ import VitalsTestKit
         }
         #expect(!text.contains("vitals_heartbeat_age_seconds{service=\"web-1\"}"), "probed services have no heartbeat age")
         #expect(!text.contains("vitals_probes_total{service=\"backup\"}"), "heartbeat services are not probed")
+        #expect(!text.contains(#"vitals_failovers_total{group="web"}"#), "every move has its kind")
         #expect(text.hasSuffix("\n"))
     }
 
@@ -148,6 +155,8 @@ import VitalsTestKit
         #expect(!text.contains("vitals_heartbeat_age_seconds{"), "no beat yet")
         #expect(text.contains(#"vitals_probes_total{service="web-1"} 0"#))
         #expect(text.contains(#"vitals_service_state{service="web-1",state="unknown"} 1"#))
+        #expect(text.contains(#"vitals_group_condition{group="web",condition="starting"} 1"#))
+        #expect(text.contains(#"vitals_group_condition{group="web",condition="ok"} 0"#))
     }
 
     @Test(arguments: [
@@ -188,6 +197,21 @@ import VitalsTestKit
         #expect(MetricsRenderer.formatValue(.nan) == "NaN")
     }
 
+    /// A plugin's exit 3 is counted apart: it is not a failure of any class.
+    @Test func countsUnknownResultsApartFromFailures() {
+        let metrics = ProbeMetrics()
+        let state = makeState(metrics)
+        probe(state, metrics, "web-1", .unknown, "UNKNOWN: ?", latency: .milliseconds(5))
+        let counters = metrics.values.services["web-1"]
+        #expect(counters?.probes == 1)
+        #expect(counters?.unknown == 1)
+        #expect(counters?.failures.isEmpty == true)
+        let text = MetricsRenderer.render(view: state.view, metrics: metrics, scheduler: nil, store: nil,
+                                          openConnections: nil, now: clock.now())
+        #expect(text.contains(#"vitals_probes_unknown_total{service="web-1"} 1"#))
+        #expect(text.contains(#"vitals_probe_failures_total{service="web-1",reason="other"} 0"#))
+    }
+
     @Test func countsEachEventOnceAndOnlyMoves() {
         let metrics = ProbeMetrics()
         let t = clock.now()
@@ -197,7 +221,7 @@ import VitalsTestKit
         metrics.record(event: AgentEvent(id: 3, time: t, kind: .group(.switchover), group: "web", reason: ""))
         metrics.record(event: AgentEvent(id: 4, time: t, kind: .group(.failback), group: "db", reason: ""))
         metrics.record(event: AgentEvent(id: 5, time: t, kind: .stateChange, service: "web-1", reason: ""))
-        #expect(metrics.values.failovers == ["web": 2, "db": 1])
+        #expect(metrics.values.failovers == ["web": [.failover: 1, .switchover: 1], "db": [.failback: 1]])
     }
 
     @Test(.enabled(if: Promtool.installed, "/usr/bin/promtool is not installed (apt-get install prometheus)"))

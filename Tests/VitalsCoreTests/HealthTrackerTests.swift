@@ -10,13 +10,15 @@ private func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
 
 private let failReason = "status 503, expected 200-299"
 private let slowReason = "slow: 900ms over 500ms"
+private let unsureReason = "UNKNOWN: cannot read /proc/mounts"
 
-/// `+` ok, `~` degraded, `-` failed.
+/// `+` ok, `~` degraded, `-` failed, `?` unknown.
 private func result(_ symbol: Character, at time: Date) -> ProbeResult {
     switch symbol {
     case "+": return ProbeResult(time: time, latency: .milliseconds(20), outcome: .ok)
     case "~": return ProbeResult(time: time, latency: .milliseconds(900), outcome: .degraded, reason: slowReason)
     case "-": return ProbeResult(time: time, latency: .milliseconds(20), outcome: .failed, reason: failReason)
+    case "?": return ProbeResult(time: time, latency: .milliseconds(20), outcome: .unknown, reason: unsureReason)
     default: preconditionFailure("unknown result symbol \(symbol)")
     }
 }
@@ -139,6 +141,105 @@ private func startFlapping() -> (HealthTracker, [HealthTransition]) {
         #expect(tracker.state == c.final)
         #expect(tracker.decidingRule == c.rule)
         #expect(tracker.recentResults.count == c.sequence.count)
+    }
+
+    // MARK: - Unknown results
+
+    struct UnknownCase: CustomTestStringConvertible, Sendable {
+        var name: String
+        var sequence: String
+        var timing: ProbeTiming = HealthTrackerTests.plain
+        var changes: [String]
+        var final: HealthState
+        var rule: String
+        var reason: String
+        /// (successes, failures, unknowns) in a row at the end.
+        var counts: [Int]
+        var testDescription: String { name }
+    }
+
+    static let plain = timing()
+    static let ups = "2 consecutive successes"
+    static let notYet = "awaiting rise 2 or fall 3"
+
+    static let unknownCases: [UnknownCase] = [
+        .init(name: "fewer than fall unknown results decide nothing", sequence: "??",
+              changes: [], final: .unknown, rule: notYet, reason: "not probed yet", counts: [0, 0, 2]),
+        .init(name: "fall unknown results from the start: unknown, for the plugin's reason", sequence: "???",
+              changes: [], final: .unknown, rule: "unknown 3/3", reason: unsureReason, counts: [0, 0, 3]),
+        .init(name: "unknown results break no success streak", sequence: "+?+",
+              changes: ["unknown>up"], final: .up, rule: "rise 2/2", reason: ups, counts: [2, 0, 0]),
+        .init(name: "unknown results do not count toward fall", sequence: "++-?-?",
+              changes: ["unknown>up"], final: .up, rule: "rise 2/2", reason: ups, counts: [0, 2, 1]),
+        .init(name: "unknown results break no failure streak", sequence: "++-?--",
+              changes: ["unknown>up", "up>down"], final: .down, rule: "fall 3/3", reason: failReason,
+              counts: [0, 3, 0]),
+        .init(name: "unknown results are not in the fall window", sequence: "++-?-?",
+              timing: timing(fallWindow: .init(failures: 3, probes: 5)),
+              changes: ["unknown>up"], final: .up, rule: "rise 2/2", reason: ups, counts: [0, 2, 1]),
+        .init(name: "up stays up after fall-1 unknown results", sequence: "++??",
+              changes: ["unknown>up"], final: .up, rule: "rise 2/2", reason: ups, counts: [2, 0, 2]),
+        .init(name: "up to unknown after fall unknown results", sequence: "++???",
+              changes: ["unknown>up", "up>unknown"], final: .unknown, rule: "unknown 3/3", reason: unsureReason,
+              counts: [0, 0, 3]),
+        .init(name: "down to unknown after fall unknown results", sequence: "---???",
+              changes: ["unknown>down", "down>unknown"], final: .unknown, rule: "unknown 3/3",
+              reason: unsureReason, counts: [0, 0, 3]),
+        .init(name: "degraded to unknown after fall unknown results", sequence: "~~???",
+              changes: ["unknown>degraded", "degraded>unknown"], final: .unknown, rule: "unknown 3/3",
+              reason: unsureReason, counts: [0, 0, 3]),
+        .init(name: "a full rise again after unknown", sequence: "++???+",
+              changes: ["unknown>up", "up>unknown"], final: .unknown, rule: "unknown 3/3", reason: unsureReason,
+              counts: [1, 0, 0]),
+        .init(name: "unknown to up after rise", sequence: "++???++",
+              changes: ["unknown>up", "up>unknown", "unknown>up"], final: .up, rule: "rise 2/2", reason: ups,
+              counts: [2, 0, 0]),
+        .init(name: "unknown to down after fall", sequence: "++???---",
+              changes: ["unknown>up", "up>unknown", "unknown>down"], final: .down, rule: "fall 3/3",
+              reason: failReason, counts: [0, 3, 0]),
+        .init(name: "changes into and out of unknown are not flapping", sequence: "+?+?+?+",
+              timing: flappy, changes: ["unknown>up", "up>unknown", "unknown>up", "up>unknown", "unknown>up",
+                                        "up>unknown", "unknown>up"],
+              final: .up, rule: "rise 1/1", reason: "1 consecutive successes", counts: [1, 0, 0]),
+    ]
+
+    @Test("unknown results", arguments: HealthTrackerTests.unknownCases)
+    func unknownResults(_ c: UnknownCase) {
+        var tracker = HealthTracker(service: "api", timing: c.timing, startedAt: t0)
+        let transitions = feed(&tracker, c.sequence)
+        #expect(arrows(transitions) == c.changes)
+        #expect(tracker.state == c.final)
+        #expect(tracker.decidingRule == c.rule)
+        #expect(tracker.reason == c.reason)
+        #expect([tracker.consecutiveSuccesses, tracker.consecutiveFailures, tracker.consecutiveUnknowns] == c.counts)
+    }
+
+    @Test func goingUnknownCarriesThePluginsReasonAndTime() throws {
+        var tracker = HealthTracker(service: "api", timing: timing(), startedAt: t0)
+        let change = try #require(feed(&tracker, "++???").last)
+        #expect(change == HealthTransition(service: "api", from: .up, to: .unknown, at: at(5),
+                                           reason: unsureReason, rule: "unknown 3/3",
+                                           consecutiveSuccesses: 0, consecutiveFailures: 0))
+        #expect(tracker.since == at(5))
+        #expect(tracker.lastResult?.outcome == .unknown)
+    }
+
+    @Test func anUnknownResultWithoutReasonSaysSo() {
+        var tracker = HealthTracker(service: "api", timing: timing(fall: 1), startedAt: t0)
+        _ = tracker.record(ProbeResult(time: at(1), latency: nil, outcome: .unknown))
+        #expect(tracker.reason == "probe result unknown")
+    }
+
+    @Test func maintenanceHidesGoingUnknownAndEndsOnIt() throws {
+        var tracker = HealthTracker(service: "api", timing: timing(), startedAt: t0)
+        feed(&tracker, "++")
+        _ = tracker.setMaintenance(true, reason: "kernel update", at: at(3))
+        #expect(feed(&tracker, "???", from: 4).isEmpty)
+        #expect(tracker.underlyingState == .unknown)
+        let endedChange = tracker.setMaintenance(false, reason: "", at: at(7))
+        let ended = try #require(endedChange)
+        #expect(ended.to == .unknown)
+        #expect(ended.reason == "maintenance ended; \(unsureReason)")
     }
 
     @Test func transitionsCarryReasonsCountsAndTimes() throws {
@@ -436,6 +537,11 @@ private func startFlapping() -> (HealthTracker, [HealthTransition]) {
         .init(sequence: "---+", hint: .fast),  // down, first success
         .init(sequence: "---++", hint: .normal),
         .init(sequence: "---+-", hint: .normal),
+        .init(sequence: "++?", hint: .fast),   // up, unknown results adding up
+        .init(sequence: "---?", hint: .fast),  // down, likewise
+        .init(sequence: "??", hint: .normal),  // unknown: nothing to confirm
+        .init(sequence: "++???", hint: .normal), // unknown, settled
+        .init(sequence: "++?+", hint: .normal),
     ]
 
     @Test("next probe delay hint", arguments: HealthTrackerTests.hintCases)

@@ -79,6 +79,8 @@ public final class ProbeMetrics: Sendable {
     public struct ServiceCounters: Sendable, Equatable {
         public var probes: UInt64 = 0
         public var degraded: UInt64 = 0
+        /// Results that could tell neither way (a plugin's exit 3): not failures.
+        public var unknown: UInt64 = 0
         public var failures: [ProbeFailureClass: UInt64] = [:]
         public var duration = MetricsHistogram(bounds: MetricsHistogram.probeBounds)
     }
@@ -95,12 +97,12 @@ public final class ProbeMetrics: Sendable {
     public struct Values: Sendable, Equatable {
         public var services: [String: ServiceCounters] = [:]
         public var actions: [String: ActionCounters] = [:]
-        /// Failovers, failbacks and switchovers by group.
-        public var failovers: [String: UInt64] = [:]
+        /// Failovers, failbacks and switchovers by group, then by kind.
+        public var failovers: [String: [GroupEventKind: UInt64]] = [:]
     }
 
-    /// Group event kinds that move traffic.
-    public static let failoverKinds: Set<EventKind> = [.group(.failover), .group(.failback), .group(.switchover)]
+    /// Group event kinds that move traffic, in the order `/metrics` lists them.
+    public static let failoverKinds: [GroupEventKind] = [.failover, .failback, .switchover]
 
     private struct Inner {
         var values = Values()
@@ -120,6 +122,7 @@ public final class ProbeMetrics: Sendable {
             switch result.outcome {
             case .ok: break
             case .degraded: counters.degraded += 1
+            case .unknown: counters.unknown += 1
             case .failed: counters.failures[ProbeFailureClass.classify(result.reason), default: 0] += 1
             }
             if let seconds { counters.duration.observe(seconds) }
@@ -145,8 +148,9 @@ public final class ProbeMetrics: Sendable {
         inner.withLock { inner in
             guard event.id > inner.lastEventID else { return }
             inner.lastEventID = event.id
-            guard let group = event.group, Self.failoverKinds.contains(event.kind) else { return }
-            inner.values.failovers[group, default: 0] += 1
+            guard let group = event.group, let kind = event.kind.groupKind, Self.failoverKinds.contains(kind)
+            else { return }
+            inner.values.failovers[group, default: [:]][kind, default: 0] += 1
         }
     }
 

@@ -51,6 +51,11 @@ public enum MetricsRenderer {
         for p in probed {
             out.sample("vitals_probes_degraded_total", label: p.label, Double(p.counters?.degraded ?? 0))
         }
+        out.family("vitals_probes_unknown_total", .counter,
+                   "Probe results that could tell neither way (a plugin's exit 3); not failures.")
+        for p in probed {
+            out.sample("vitals_probes_unknown_total", label: p.label, Double(p.counters?.unknown ?? 0))
+        }
         out.family("vitals_probe_failures_total", .counter, "Failed probes, by class of reason.")
         let reasonLabels = ProbeFailureClass.allCases.map { Exposition.label("reason", $0.rawValue) }
         for p in probed {
@@ -87,10 +92,22 @@ public enum MetricsRenderer {
         for engine in view.core.coordinator.engines {
             out.sample("vitals_group_held", [("group", engine.group.name)], engine.isHeld ? 1 : 0)
         }
-        out.family("vitals_failovers_total", .counter, "Failovers, failbacks and switchovers since the agent started.")
+        out.family("vitals_group_condition", .gauge,
+                   "1 for the group's current condition (starting, ok, degraded, down), 0 for the others.")
         for engine in view.core.coordinator.engines {
-            out.sample("vitals_failovers_total", [("group", engine.group.name)],
-                       Double(values.failovers[engine.group.name] ?? 0))
+            for condition in groupConditions {
+                out.sample("vitals_group_condition", [("group", engine.group.name), ("condition", condition.rawValue)],
+                           engine.condition == condition ? 1 : 0)
+            }
+        }
+        out.family("vitals_failovers_total", .counter,
+                   "Moves of a group's traffic since the agent started, by kind: failover, failback, switchover.")
+        for engine in view.core.coordinator.engines {
+            let counts = values.failovers[engine.group.name] ?? [:]
+            for kind in ProbeMetrics.failoverKinds {
+                out.sample("vitals_failovers_total", [("group", engine.group.name), ("kind", kind.rawValue)],
+                           Double(counts[kind] ?? 0))
+            }
         }
 
         // Per action.
@@ -144,6 +161,18 @@ public enum MetricsRenderer {
         }
         return out.text
     }
+
+    /// Every group condition, each listed by the switch below so that a new
+    /// one cannot be left out of `vitals_group_condition` unnoticed.
+    static let groupConditions: [GroupCondition] = {
+        let all: [GroupCondition] = [.starting, .ok, .degraded, .down]
+        for condition in all {
+            switch condition {
+            case .starting, .ok, .degraded, .down: continue
+            }
+        }
+        return all
+    }()
 
     // MARK: Text format
 

@@ -161,7 +161,10 @@ public final class StatusView: Sendable {
         // than the tracker's "not probed yet".
         var reason = health.reason
         if health.state == .unknown, let lastProbe {
-            reason = lastProbe.outcome == .failed ? "last probe: \(lastProbe.reason)" : "last probe ok; awaiting rise"
+            reason = switch lastProbe.outcome {
+            case .failed, .unknown: "last probe: \(lastProbe.reason)"
+            case .ok, .degraded: "last probe ok; awaiting rise"
+            }
         }
         return ServiceStatus(
             name: config.name, kind: config.check.kind, target: target(of: config.check),

@@ -127,13 +127,13 @@ public struct Balancer: Sendable, Equatable {
 
     /// The latency `least-latency` should use for a member: the median of the
     /// latencies of its last `count` probes that did not fail (a failed probe
-    /// timed out or was refused, which says nothing of how fast the member
-    /// serves). Nil when none of them measured one.
+    /// timed out or was refused, and an unknown one could not tell, which says
+    /// nothing of how fast the member serves). Nil when none of them measured one.
     public static func recentLatency(of results: [ProbeResult], last count: Int = 5) -> Duration? {
         let latencies = results.filter { result in
             switch result.outcome {
             case .ok, .degraded: true
-            case .failed: false
+            case .failed, .unknown: false
             }
         }.suffix(max(1, count)).compactMap(\.latency).sorted()
         guard !latencies.isEmpty else { return nil }

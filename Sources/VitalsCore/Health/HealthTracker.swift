@@ -17,7 +17,10 @@ public enum ProbeDelayHint: String, Sendable, Equatable, Codable {
 ///
 /// - **Counting.** A success (`ok` or `degraded`) adds to
 ///   `consecutiveSuccesses` and zeroes `consecutiveFailures`; a failure does
-///   the reverse.
+///   the reverse. An `unknown` result (the check could not tell, a Nagios
+///   plugin's exit 3) adds to `consecutiveUnknowns` only: it counts toward
+///   neither rise, fall nor the fall window, and breaks neither streak, so
+///   `--?-` is three failures in a row.
 /// - **Start period.** Failures whose time is before `startedAt + startPeriod`
 ///   are ignored: they zero `consecutiveSuccesses` (a streak is a streak) but do
 ///   not count toward `fall` nor `fall_window`. Successes count toward `rise`
@@ -38,9 +41,15 @@ public enum ProbeDelayHint: String, Sendable, Equatable, Codable {
 ///   switches between `up` and `degraded` at once by its outcome: both states
 ///   serve traffic, so there is nothing to confirm, and the operator sees the
 ///   soft reason as soon as it appears.
+/// - **Unknown.** `fall` consecutive unknown results make the service
+///   `unknown` with the check's reason (rule `unknown 3/3`): its probe has
+///   stopped telling, so the last state it told is no longer evidence. The
+///   success and failure streaks and the fall window start afresh, and the
+///   service leaves `unknown` by the usual rise or fall. A service that is
+///   already `unknown` stays so, and takes the check's reason.
 /// - **Flapping.** More than `flapping.changes` changes among up, degraded and
-///   down within `flapping.window` (the first decision out of `unknown` does
-///   not count) report `flapping`. The tracker keeps deciding underneath; once
+///   down within `flapping.window` (changes into or out of `unknown` do not
+///   count) report `flapping`. The tracker keeps deciding underneath; once
 ///   the underlying state has held still for `flapping.settle` (checked on
 ///   `record` and on `tick`), it reports that state again and the change count
 ///   starts afresh. `changes == 0` disables detection.
@@ -71,6 +80,8 @@ public struct HealthTracker: Sendable {
     public private(set) var decidingRule: String
     public private(set) var consecutiveSuccesses = 0
     public private(set) var consecutiveFailures = 0
+    /// Unknown results in a row; any other result zeroes it.
+    public private(set) var consecutiveUnknowns = 0
 
     /// The newest result recorded.
     public var lastResult: ProbeResult? { recent.last }
@@ -89,7 +100,8 @@ public struct HealthTracker: Sendable {
     /// `.fast` while a change is being confirmed: the state is up or degraded
     /// and at least one failure has counted since the last success, or the
     /// state is down or unknown and at least one result (a success, or for
-    /// unknown also a failure) points the other way but is not yet enough.
+    /// unknown also a failure) points the other way but is not yet enough, or
+    /// the state is up, degraded or down and unknown results are adding up.
     /// `.normal` otherwise, and always while in maintenance or flapping (no
     /// decision is waiting on the next probe there).
     public var nextProbeDelayHint: ProbeDelayHint {
@@ -101,9 +113,9 @@ public struct HealthTracker: Sendable {
         }
         switch underlying.state {
         case .up, .degraded:
-            return consecutiveFailures > 0 ? .fast : .normal
+            return consecutiveFailures > 0 || consecutiveUnknowns > 0 ? .fast : .normal
         case .down:
-            return consecutiveSuccesses > 0 ? .fast : .normal
+            return consecutiveSuccesses > 0 || consecutiveUnknowns > 0 ? .fast : .normal
         case .unknown:
             return consecutiveSuccesses > 0 || consecutiveFailures > 0 ? .fast : .normal
         case .maintenance, .flapping:
@@ -173,10 +185,14 @@ public struct HealthTracker: Sendable {
         var countedFailure = false
         switch result.outcome {
         case .ok, .degraded:
+            consecutiveUnknowns = 0
             consecutiveSuccesses += 1
             consecutiveFailures = 0
             window.append(false)
+        case .unknown:
+            consecutiveUnknowns += 1 // counts toward nothing else; see the type's contract
         case .failed:
+            consecutiveUnknowns = 0
             consecutiveSuccesses = 0
             if isInStartPeriod(at: now) {
                 break // startup failures say nothing yet; see the type's contract
@@ -187,11 +203,17 @@ public struct HealthTracker: Sendable {
         }
 
         let previous = underlying.state
-        if let next = decide(after: result, countedFailure: countedFailure) {
-            underlying = next
+        let decided = decide(after: result, countedFailure: countedFailure)
+        if let decided {
+            underlying = decided
         }
         if underlying.state != previous {
             return underlyingChanged(from: previous, at: now)
+        }
+        if decided != nil, state == .unknown {
+            // Still unknown, now for the check's own reason: no change to report.
+            reason = underlying.reason
+            decidingRule = underlying.rule
         }
         return settleIfDue(at: now)
     }
@@ -246,7 +268,7 @@ public struct HealthTracker: Sendable {
         switch outcome {
         case .ok: .up
         case .degraded: .degraded
-        case .failed: nil
+        case .failed, .unknown: nil
         }
     }
 
@@ -257,6 +279,9 @@ public struct HealthTracker: Sendable {
     /// The new underlying verdict after `result`, or nil when it stands.
     private mutating func decide(after result: ProbeResult, countedFailure: Bool) -> Verdict? {
         let now = result.time
+        if result.outcome == .unknown {
+            return decideUnknown(after: result)
+        }
         if let target = Self.servingState(for: result.outcome) {
             switch underlying.state {
             case .up, .degraded:
@@ -299,6 +324,26 @@ public struct HealthTracker: Sendable {
         }
     }
 
+    /// After an unknown result: `unknown` once `fall` of them are in a row.
+    private mutating func decideUnknown(after result: ProbeResult) -> Verdict? {
+        guard consecutiveUnknowns >= fall else { return nil }
+        let why = result.reason.isEmpty ? "probe result unknown" : result.reason
+        let rule = "unknown \(fall)/\(fall)"
+        switch underlying.state {
+        case .unknown:
+            guard why != underlying.reason || rule != underlying.rule else { return nil }
+            return Verdict(state: .unknown, since: underlying.since, reason: why, rule: rule)
+        case .up, .degraded, .down:
+            // What was counted before the probe stopped telling says nothing of now.
+            consecutiveSuccesses = 0
+            consecutiveFailures = 0
+            window.removeAll()
+            return Verdict(state: .unknown, since: result.time, reason: why, rule: rule)
+        case .maintenance, .flapping:
+            return nil // overlays, never underlying
+        }
+    }
+
     /// Reports a change of the underlying state, unless an overlay hides it.
     private mutating func underlyingChanged(from previous: HealthState, at now: Date) -> HealthTransition? {
         switch overlay {
@@ -311,7 +356,7 @@ public struct HealthTracker: Sendable {
             break
         }
         let policy = timing.flapping
-        if policy.changes > 0, previous != .unknown {
+        if policy.changes > 0, previous != .unknown, underlying.state != .unknown {
             changeTimes.append(now)
             changeTimes.removeAll { now.timeIntervalSince($0) > policy.window.seconds }
             if changeTimes.count > policy.changes {

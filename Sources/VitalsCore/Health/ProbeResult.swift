@@ -30,6 +30,9 @@ public enum ProbeOutcome: String, Sendable, Equatable, Codable {
     case degraded
     /// A hard condition failed, or the probe could not complete.
     case failed
+    /// The check could not tell either way (a Nagios plugin's exit 3): says
+    /// nothing of the service, so it counts toward neither rise nor fall.
+    case unknown
 }
 
 /// One probe's result, as probers report it. Probers never count; only

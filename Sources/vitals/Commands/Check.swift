@@ -9,12 +9,17 @@ struct Check: AsyncParsableCommand {
         abstract: "Probe every service once, print a table, exit as a Nagios plugin does.",
         discussion: """
         Probes all http, tcp and exec services at the same time, once, and reports \
-        each raw result: no rise/fall counting, so one failed probe shows as down. \
-        Heartbeat services are pushed, not probed: they are listed as skipped (ask the \
-        running agent with `vitals status`).
+        each raw result: no rise/fall counting, so one failed probe shows as down, and \
+        a plugin's exit 3 as unknown. Heartbeat services are pushed, not probed: they \
+        are listed as skipped (ask the running agent with `vitals status`).
+
+        The first line is a Nagios plugin's summary, with the counts as performance \
+        data: `VITALS CRITICAL - 1 down: web-1 (connect refused) | up=3 degraded=0 \
+        down=1 unknown=0`; the table follows. So Nagios, Icinga or Monit can run \
+        `vitals check` as a plugin, and cron as it is.
 
         Exit status: 0 all up, 1 some degraded, 2 some down, 3 some unknown \
-        (down outranks unknown, which outranks degraded). Usable from cron as it is.
+        (down outranks unknown, which outranks degraded).
         """
     )
 
@@ -36,6 +41,7 @@ struct Check: AsyncParsableCommand {
         if json {
             print(report.json())
         } else {
+            print(report.summary)
             print(report.table(), terminator: "")
         }
         throw ExitCode(report.exitCode.rawValue)
@@ -63,7 +69,8 @@ struct CheckReport {
             let state: HealthState = switch result.outcome {
             case .ok: .up
             case .degraded: .degraded
-            case .failed: result.reason.hasPrefix("UNKNOWN") ? .unknown : .down
+            case .failed: .down
+            case .unknown: .unknown
             }
             return Row(name: service.name, kind: service.check.kind, state: state.rawValue,
                        latencyMs: result.latency.map { ($0.seconds * 1_000_000).rounded() / 1000 },
@@ -79,6 +86,41 @@ struct CheckReport {
         return .ok
     }
 
+    /// The first line, as a Nagios plugin writes it: the status word, the
+    /// services that are not up (worst first, each with its reason), and the
+    /// counts as performance data after `|`.
+    /// `VITALS CRITICAL - 1 down: web-1 (connect refused) | up=3 degraded=0 down=1 unknown=0`
+    var summary: String {
+        let word = switch exitCode {
+        case .ok: "OK"
+        case .warning: "WARNING"
+        case .critical: "CRITICAL"
+        case .unknown: "UNKNOWN"
+        }
+        let order: [HealthState] = [.down, .unknown, .degraded]
+        var parts: [String] = []
+        for state in order {
+            let these = rows.filter { $0.state == state.rawValue }
+            guard !these.isEmpty else { continue }
+            parts.append("\(these.count) \(state.rawValue): "
+                + these.map { $0.reason.isEmpty ? $0.name : "\($0.name) (\($0.reason))" }.joined(separator: ", "))
+        }
+        let up = count(.up)
+        if parts.isEmpty {
+            let skipped = rows.filter { $0.state == "skipped" }.count
+            parts.append("\(up) up" + (skipped > 0 ? ", \(skipped) skipped" : ""))
+        }
+        // A `|` would start the performance data early; the summary is one line.
+        let text = parts.joined(separator: "; ")
+            .replacingOccurrences(of: "|", with: "/")
+            .replacingOccurrences(of: "\n", with: " ")
+        return "VITALS \(word) - \(text) | up=\(up) degraded=\(count(.degraded)) down=\(count(.down)) unknown=\(count(.unknown))"
+    }
+
+    private func count(_ state: HealthState) -> Int {
+        rows.filter { $0.state == state.rawValue }.count
+    }
+
     func table() -> String {
         let latency = rows.map { $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-" }
         return TextTable(header: ["SERVICE", "KIND", "STATE", "LATENCY", "REASON"],
@@ -91,11 +133,13 @@ struct CheckReport {
         struct Document: Encodable {
             var services: [Row]
             var exitCode: Int32
+            /// The Nagios first line of the table output.
+            var summary: String
         }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(Document(services: rows, exitCode: exitCode.rawValue))) ?? Data()
+        let data = (try? encoder.encode(Document(services: rows, exitCode: exitCode.rawValue, summary: summary))) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

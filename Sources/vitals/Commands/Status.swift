@@ -9,11 +9,16 @@ struct Status: ParsableCommand {
         abstract: "Ask a running agent for its status and print it.",
         discussion: """
         Reads GET /v1/status from the agent (by default the address in the config's \
-        agent.listen, else http://127.0.0.1:9310) and prints groups and services. \
-        Exit status as `vitals check`: 0 all up, 1 some degraded, 2 some down, 3 some \
-        unknown or the agent unreachable. States are coloured on a terminal, never \
-        when piped (or with NO_COLOR set). --watch redraws every 2 seconds until \
-        interrupted.
+        agent.listen, else http://127.0.0.1:9310) and prints groups, then services. \
+        Each group shows its condition (starting, ok, degraded, down), the member(s) \
+        traffic goes to (with the state of one that does not serve), and its marks: \
+        HELD, ISOLATED, PENDING, each explained on a line below the table.
+
+        Exit status as `vitals check`, from the worst service state and group \
+        condition: 0 all up and ok, 1 some degraded, 2 some down, 3 some unknown or \
+        starting, or the agent unreachable. States and conditions are coloured on a \
+        terminal, never when piped (or with NO_COLOR set). --watch redraws every 2 \
+        seconds until interrupted.
         """
     )
 
@@ -91,33 +96,98 @@ struct StatusReply: Decodable {
         var latencyMs: Double?
     }
     struct Group: Decodable {
+        struct Member: Decodable {
+            var name: String
+            var state: String
+        }
+        struct Hold: Decodable {
+            var cause: String
+            var reason: String
+            var since: String
+        }
+        struct Pending: Decodable {
+            var kind: String
+            var from: String
+            var to: String
+            var notBefore: String
+            var reason: String
+        }
         var name: String
         var mode: String
-        var state: String
+        /// The engine's view: starting, ok, degraded, down.
+        var condition: String
+        var active: [String]
+        var members: [Member]
         var serving: [String]
+        var held: Bool
+        var hold: Hold?
+        var isolated: Bool
+        var isolationReason: String?
+        var pending: Pending?
+
+        /// The members traffic goes to; one that does not serve says its state.
+        var activeText: String {
+            guard !active.isEmpty else { return "-" }
+            return active.map { name in
+                let state = members.first { $0.name == name }?.state ?? "unknown"
+                return state == "up" || state == "degraded" ? name : "\(name) (\(state))"
+            }.joined(separator: ", ")
+        }
+
+        /// The marks in the table; each is explained by a line of `notes`.
+        var marks: [String] {
+            (held ? ["HELD"] : []) + (isolated ? ["ISOLATED"] : []) + (pending != nil ? ["PENDING"] : [])
+        }
+
+        /// One line per mark, with its reason.
+        var notes: [String] {
+            var lines: [String] = []
+            if held {
+                let why = hold.map { " (\($0.cause)) since \($0.since): \($0.reason)" } ?? ""
+                lines.append("\(name): HELD\(why)")
+            }
+            if isolated {
+                lines.append("\(name): ISOLATED" + (isolationReason.map { ": \($0)" } ?? ""))
+            }
+            if let pending {
+                lines.append("\(name): PENDING \(pending.kind) \(pending.from) → \(pending.to) not before \(pending.notBefore): \(pending.reason)")
+            }
+            return lines
+        }
     }
     var agent: Agent
     var services: [Service]
     var groups: [Group]
 
+    /// The worst of every service's state and every group's condition: a
+    /// group held on a dead active member is down even when a backup serves.
     var exitCode: NagiosExit {
-        let states = Set(services.map(\.state))
-        if states.contains("down") || states.contains("flapping") { return .critical }
-        if states.contains("unknown") { return .unknown }
-        if states.contains("degraded") { return .warning }
+        let states = Set(services.map(\.state)), conditions = Set(groups.map(\.condition))
+        if states.contains("down") || states.contains("flapping") || conditions.contains("down") { return .critical }
+        if states.contains("unknown") || conditions.contains("starting") { return .unknown }
+        if states.contains("degraded") || conditions.contains("degraded") { return .warning }
         return .ok
     }
 
     func table(colour: Bool = false) -> String {
+        // The third column is the group's condition and the service's state.
         let style: ((Int, Int, String) -> String)? = colour ? { row, column, text in
             row > 0 && column == 2 ? TerminalColour.state(text) : text
         } : nil
         var out = ""
         if !groups.isEmpty {
-            out += TextTable(header: ["GROUP", "MODE", "STATE", "SERVING"],
-                             rows: groups.map { [$0.name, $0.mode, $0.state, $0.serving.joined(separator: ", ")] },
+            out += TextTable(header: ["GROUP", "MODE", "CONDITION", "ACTIVE", "SERVING", "MARKS"],
+                             rows: groups.map {
+                                 [$0.name, $0.mode, $0.condition, $0.activeText,
+                                  $0.serving.isEmpty ? "-" : $0.serving.joined(separator: ", "),
+                                  $0.marks.joined(separator: " ")]
+                             },
                              style: style).render()
             out += "\n"
+            let notes = groups.flatMap(\.notes)
+            if !notes.isEmpty {
+                out += notes.joined(separator: "\n") + "\n\n"
+            }
         }
         out += TextTable(header: ["SERVICE", "KIND", "STATE", "SINCE", "LATENCY", "REASON"],
                          rows: services.map {
