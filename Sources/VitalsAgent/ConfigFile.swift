@@ -8,9 +8,9 @@ public enum ConfigFile {
     public struct Failure: Error, CustomStringConvertible {
         public var path: String
         public var errors: [String]
-        public var description: String {
-            errors.map { "\(path): \($0)" }.joined(separator: "\n")
-        }
+        /// Each error prefixed with the file path.
+        public var lines: [String] { errors.map { "\(path): \($0)" } }
+        public var description: String { lines.joined(separator: "\n") }
     }
 
     public static func load(path: String) -> Result<VitalsConfig, Failure> {
