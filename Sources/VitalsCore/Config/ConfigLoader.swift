@@ -14,7 +14,11 @@ import Yams
 ///   service override them (`flapping:` key by key, `fall_window:` as a whole);
 /// - `depends_on` and group `members` name declared services, with no
 ///   dependency cycles and no member listed twice in one group;
-/// - `on:` maps group event kinds (`GroupEventKind`) to declared actions;
+/// - a group's `on:` maps its event kinds (`GroupEventKind`), `move` (every
+///   change of the active member; active-passive only) and `any` to declared
+///   actions; a service's `on:` maps the states it changes to, `missed` and
+///   `failed` (heartbeat services only) and `any` (`ServiceTrigger`);
+///   `VitalsConfig.actions(for:)` says which lists an event runs;
 /// - groups default to `mode: active-passive` with `failback: manual` and
 ///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`;
 /// - `balance:` defaults to `priority` (active-passive) or `round-robin`
@@ -78,7 +82,8 @@ extension ConfigReader {
 
         var dependencies: [String: [NameReference]] = [:]
         for entry in serviceEntries {
-            let (service, refs) = readService(entry, defaults: config.defaults, serviceNames: serviceNames)
+            let (service, refs) = readService(entry, defaults: config.defaults, serviceNames: serviceNames,
+                                              actionNames: actionNames)
             dependencies[entry.key] = refs
             if let service { config.services.append(service) }
         }
