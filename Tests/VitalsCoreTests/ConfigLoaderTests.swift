@@ -133,14 +133,29 @@ private func errorMessages(_ yaml: String) -> [String] {
     }
 
     @Test(arguments: [
-        ("services:\n\ta: 1\n",
-         "invalid YAML: found character that cannot start any token, while scanning for the next token (line 2, column 1)"),
         ("a: b\n---\nc: d\n", "invalid YAML: expected one document, found another (line 2, column 1)"),
         ("services:\n  a: { tcp: {} }\n  a: {}\nbad: [\n",
          "invalid YAML: did not find expected node content, while parsing a flow node (line 5, column 1)"),
     ])
     func syntaxErrorIsTheOnlyError(_ yaml: String, _ expected: String) {
         #expect(errorMessages(yaml) == [expected])
+    }
+
+    /// YAML forbids tabs in indentation, and libyaml's complaint ("found
+    /// character that cannot start any token") does not say so.
+    @Test(arguments: [
+        ("services:\n\ta: 1\n", ["services.a: a tab; YAML indents with spaces (line 2, column 1)"]),
+        ("services:\n  web:\n  \ttcp: { host: h, port: 1 }\n\t\tinterval: 1s\n",
+         ["services.web.tcp: a tab; YAML indents with spaces (line 3, column 3)",
+          "services.web.interval: a tab; YAML indents with spaces (line 4, column 1)"]),
+    ])
+    func aTabInIndentationIsNamed(_ yaml: String, _ expected: [String]) {
+        #expect(errorMessages(yaml) == expected)
+    }
+
+    @Test func aTabInsideAValueIsNoError() throws {
+        let config = try ConfigLoader.load(yaml: "services:\n  web: { http: { url: http://h/, body_contains: \"a\\tb\" } }\nactions:\n  n:\t{ log: {} }\n")
+        #expect(config.actions.map(\.name) == ["n"])
     }
 
     @Test func nearestSuggestionNeedsACloseMatch() {

@@ -35,7 +35,8 @@ public enum ConfigLoader {
         let document: ComposedYAML
         switch ComposedYAML.compose(yaml) {
         case .invalid(let error):
-            throw ConfigErrors([error])
+            let tabs = TabIndentation.errors(in: yaml)
+            throw ConfigErrors(tabs.isEmpty ? [error] : tabs)
         case .composed(let composed):
             document = composed
         }
