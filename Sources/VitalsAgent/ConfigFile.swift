@@ -23,7 +23,9 @@ public enum ConfigFile {
             return .failure(Failure(path: path, errors: [exists ? "cannot read: \(reason)" : "no such file"]))
         }
         do {
-            return .success(try ConfigLoader.load(yaml: text))
+            // Relative exec paths are the config file's neighbours, wherever the agent was started.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            return .success(try ConfigLoader.load(yaml: text, baseDirectory: directory))
         } catch {
             return .failure(Failure(path: path, errors: error.errors.map(\.description)))
         }

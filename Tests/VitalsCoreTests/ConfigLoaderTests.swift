@@ -216,7 +216,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(db.timing.fastInterval == .milliseconds(250))
 
         let disk = try #require(config.service(named: "disk"))
-        #expect(disk.check == .exec(ExecCheck(argv: ["./etc/scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
+        #expect(disk.check == .exec(ExecCheck(argv: ["./scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
         #expect(disk.timing.timeout == .seconds(10))
         let backup = try #require(config.service(named: "nightly-backup"))
         #expect(backup.check == .heartbeat(HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))))
@@ -224,14 +224,18 @@ private func errorMessages(_ yaml: String) -> [String] {
         let web = try #require(config.group(named: "web"))
         #expect(web.mode == .activePassive(failback: .manual, failbackDelay: .seconds(30)))
         #expect(web.members == ["web-1", "web-2"])
-        #expect(web.on[.failover] == ["promote", "notify"])
+        #expect(web.onMove == ["promote"])
+        #expect(web.on[.failover] == ["notify"])
         #expect(web.on[.groupDown] == ["notify", "log-it"])
         #expect(web.maxFailovers == 3)
         #expect(web.failoverWindow == .seconds(600))
         let caches = try #require(config.group(named: "caches"))
         #expect(caches.mode == .activeActive(minHealthy: 1))
+        #expect(caches.onAny == ["log-it"])
+        #expect(db.on == [.state(.down): ["notify"], .state(.up): ["notify"]])
+        #expect(backup.on == [.missed: ["notify"], .failed: ["notify"]])
 
-        #expect(config.action(named: "promote")?.kind == .exec(argv: ["./etc/scripts/promote.sh"], env: [:]))
+        #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))
         #expect(notify.kind == .webhook(url: "http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
                                         headers: [HTTPHeaderField(name: "X-Source", value: "vitals")]))
@@ -321,6 +325,24 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(b.status == [StatusRange(200, 204)])
         #expect(b.method == "HEAD")
         #expect(b.maxBodyBytes == 1 << 20)
+    }
+
+    @Test func relativeProgramPathsResolveAgainstTheConfigDirectory() throws {
+        let config = try ConfigLoader.load(yaml: """
+        services:
+          disk: { exec: [./scripts/check-disk.sh, -w, ./not-a-program] }
+          plain: { exec: [check_disk] }
+          nested: { exec: { argv: [plugins/check.sh] } }
+          absolute: { exec: [/usr/lib/nagios/check_ping] }
+        actions:
+          promote: { exec: [../bin/promote.sh] }
+        """, baseDirectory: "/etc/vitals")
+        #expect(config.services.map { service -> String in
+            guard case .exec(let exec) = service.check else { return "" }
+            return exec.argv.joined(separator: " ")
+        } == ["/etc/vitals/scripts/check-disk.sh -w ./not-a-program", "check_disk", "/etc/vitals/plugins/check.sh",
+              "/usr/lib/nagios/check_ping"])
+        #expect(config.actions.first?.kind == .exec(argv: ["/etc/vitals/../bin/promote.sh"], env: [:]))
     }
 
     @Test func execMappingFormAndLogTrue() throws {

@@ -302,7 +302,17 @@ extension ConfigReader {
             return nil
         }
         let argv = sequence.enumerated().map { string($1, entry.path.index($0)) }
-        return argv.contains(nil) ? nil : argv.compactMap { $0 }
+        return argv.contains(nil) ? nil : resolved(argv.compactMap { $0 })
+    }
+
+    /// `argv` with a relative program path (`./scripts/x.sh`, `scripts/x.sh`)
+    /// taken from `baseDirectory`. A bare name (`curl`) is left to `PATH`.
+    private func resolved(_ argv: [String]) -> [String] {
+        guard let base = baseDirectory, let program = argv.first, program.contains("/"), !program.hasPrefix("/") else {
+            return argv
+        }
+        let relative = program.hasPrefix("./") ? String(program.dropFirst(2)) : program
+        return [base.hasSuffix("/") ? base + relative : base + "/" + relative] + argv.dropFirst()
     }
 
     private func readHeartbeat(_ entry: ConfigEntry) -> HeartbeatCheck? {

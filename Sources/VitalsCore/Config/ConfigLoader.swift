@@ -30,8 +30,12 @@ import Yams
 ///   http or tcp check (`Check.derivedAddress`).
 public enum ConfigLoader {
     /// Parses and validates `yaml`.
+    /// - Parameter baseDirectory: the directory of the file `yaml` was read
+    ///   from. A relative program path in `exec:` (one with a `/`, like
+    ///   `./scripts/promote.sh`) is resolved against it, so the config finds
+    ///   its scripts wherever the agent was started. Nil leaves paths as written.
     /// - Throws: `ConfigErrors` listing every problem, sorted by line.
-    public static func load(yaml: String) throws(ConfigErrors) -> VitalsConfig {
+    public static func load(yaml: String, baseDirectory: String? = nil) throws(ConfigErrors) -> VitalsConfig {
         let document: ComposedYAML
         switch ComposedYAML.compose(yaml) {
         case .invalid(let error):
@@ -41,6 +45,7 @@ public enum ConfigLoader {
             document = composed
         }
         let reader = ConfigReader(document: document)
+        reader.baseDirectory = baseDirectory
         guard let root = document.root, !reader.isNull(root) else {
             throw ConfigErrors([ConfigError(path: "", message: "configuration is empty", line: 1, column: 1)])
         }
