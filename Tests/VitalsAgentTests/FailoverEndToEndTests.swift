@@ -59,6 +59,12 @@ import VitalsProbe
                 .filter { $0.hasPrefix("promote-") && $0.hasSuffix(".env") }.sorted()
         }
 
+        /// The bearer token the agent wrote on its first start.
+        func token() throws -> String {
+            try String(contentsOfFile: dir.path + "/state/token", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
         /// The VITALS_* variables of each promote run, in event order.
         var promotionEnvironments: [[String: String]] {
             promotions.compactMap { name in
@@ -162,8 +168,7 @@ import VitalsProbe
         defer { setup.stop() }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         try agent.waitForLine(containing: "group web: activated")
         #expect(setup.waitForPromotion("activated")?["VITALS_TO"] == "web-1", "the first choice places the VIP too")
         try agent.waitForLine(containing: "web-2: unknown → up")
@@ -249,8 +254,7 @@ import VitalsProbe
         defer { setup.stop() }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         // Every beat flips the job between up and down: one event each.
         let hammer = Thread {
             for i in 0..<400 {
@@ -279,8 +283,7 @@ import VitalsProbe
         defer { setup.stop() }
         var agent = try AgentProcess(config: setup.config, directory: setup.dir)
         var base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         let beat = try HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"]).get()
         let deadline = try #require(try JSONSerialization.jsonObject(with: Data(beat.body)) as? [String: Any])["deadline"] as? String
         try agent.waitForLine(containing: "job: unknown → up")
@@ -300,8 +303,7 @@ import VitalsProbe
         defer { setup.stop() }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         try agent.waitForLine(containing: "group web: activated")
         let good = try String(contentsOf: setup.config, encoding: .utf8)
 
