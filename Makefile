@@ -61,7 +61,7 @@ STATEDIR     = /var/lib/vitals
 
 CONFIG_DIR   = $(DESTDIR)$(SYSCONFDIR)/vitals
 SHARE_DIR    = $(DESTDIR)$(PREFIX)/share/vitals
-CONFIG_SED   = -e 's|\./\.vitals|$(STATEDIR)|g' -e 's|\./etc/scripts/|$(PREFIX)/share/vitals/scripts/|g'
+CONFIG_SED   = -e 's|\./\.vitals|$(STATEDIR)|g' -e 's|\./scripts/|$(PREFIX)/share/vitals/scripts/|g'
 UNIT_SED     = -e 's|/usr/local/bin/vitals|$(PREFIX)/bin/vitals|g' -e 's|/etc/vitals/|$(SYSCONFDIR)/vitals/|g'
 
 install: $(if $(filter $(RELEASE),$(INSTALL_BIN)),release)

@@ -88,6 +88,9 @@ public final class ActionQueue: Sendable {
         return (queue, stream)
     }
 
+    /// Why every action is skipped under `--dry-run`.
+    public static let dryRunReason = "dry run"
+
     /// The group's lane name: the group, or "" for events without one.
     public static func lane(of event: AgentEvent) -> String { event.group ?? "" }
 
@@ -212,7 +215,7 @@ public final class ActionQueue: Sendable {
     }
 
     private func run(_ action: ActionConfig, for event: AgentEvent) async -> ActionOutcome {
-        if dryRun { return .notRun(action, event: event, result: .skipped("dry run"), at: clock.now()) }
+        if dryRun { return .notRun(action, event: event, result: .skipped(Self.dryRunReason), at: clock.now()) }
         guard let runner = registry.runner(for: action.kind) else {
             return .notRun(action, event: event,
                            result: .error("no runner for action kind '\(action.kind.name)'"), at: clock.now())

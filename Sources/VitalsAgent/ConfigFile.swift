@@ -9,9 +9,9 @@ public enum ConfigFile {
     public struct Failure: Error, CustomStringConvertible {
         public var path: String
         public var errors: [String]
-        public var description: String {
-            errors.map { "\(path): \($0)" }.joined(separator: "\n")
-        }
+        /// Each error prefixed with the file path.
+        public var lines: [String] { errors.map { "\(path): \($0)" } }
+        public var description: String { lines.joined(separator: "\n") }
     }
 
     public static func load(path: String) -> Result<VitalsConfig, Failure> {
@@ -26,7 +26,9 @@ public enum ConfigFile {
             return .failure(Failure(path: path, errors: ["cannot read: \(Posix.errorText(error.errno))"]))
         }
         do {
-            return .success(try ConfigLoader.load(yaml: text))
+            // Relative exec paths are the config file's neighbours, wherever the agent was started.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            return .success(try ConfigLoader.load(yaml: text, baseDirectory: directory))
         } catch {
             return .failure(Failure(path: path, errors: error.errors.map(\.description)))
         }

@@ -31,12 +31,9 @@ final class Effects: Sendable {
             store.record(event)
             AgentLog.event(event, to: logger)
             metrics.record(event: event)
-            guard let kind = event.kind.groupKind else { continue }
-            decided = true
+            if event.kind.groupKind != nil { decided = true }
             let config = owner.value?.view.config ?? VitalsConfig()
-            guard let group = event.group.flatMap(config.group(named:)) else { continue }
-            let steps = (group.on[kind] ?? []).compactMap(config.action(named:))
-            actions.value?.enqueue(event, actions: steps)
+            actions.value?.enqueue(event, actions: config.actions(for: event))
         }
         if decided, let owner = owner.value { store.save(owner.persistentSnapshot()) }
     }

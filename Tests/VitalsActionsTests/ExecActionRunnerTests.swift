@@ -189,3 +189,21 @@ final class LineSink: Sendable {
     var write: @Sendable (String) -> Void { { [self] line in stored.withLock { $0.append(line) } } }
 }
 
+
+/// Every variable a script receives is documented where operators look.
+@Suite struct ExecEnvironmentDocumentationTests {
+    static let readme = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("README.md")
+
+    @Test func theReadmeNamesEveryVitalsVariable() throws {
+        let readme = try String(contentsOf: Self.readme, encoding: .utf8)
+        let environment = ExecActionRunner.environment(base: [:], action: "promote", env: [:], event: sampleEvent(),
+                                                       attempt: 1)
+        let names = environment.keys.filter { $0.hasPrefix("VITALS_") }.sorted()
+        #expect(names.count >= 10)
+        for name in names {
+            #expect(readme.contains("`\(name)`"), "README.md does not mention \(name)")
+        }
+    }
+}

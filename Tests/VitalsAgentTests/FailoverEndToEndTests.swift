@@ -14,7 +14,8 @@ import VitalsTestKit
         let primary: Backend
         let backup: Backend
 
-        init(interval: String = "200ms", fall: Int = 2, timeout: String = "300ms", extra: String = "") throws {
+        init(interval: String = "200ms", fall: Int = 2, timeout: String = "300ms", extra: String = "",
+             on: String = "{ failover: [promote] }", actions: String = "", script scriptPath: String? = nil) throws {
             dir = try makeTemporaryDirectory()
             primary = try Backend()
             backup = try Backend()
@@ -40,9 +41,10 @@ import VitalsTestKit
                 members: [web-1, web-2]
                 failback: manual
                 cooldown: 0s
-                on: { failover: [promote] }
+                on: \(on)
             actions:
-              promote: { exec: [\(script.path)], timeout: 5s }
+              promote: { exec: [\(scriptPath ?? script.path)], timeout: 5s }
+            \(actions)
             """.write(to: config, atomically: true, encoding: .utf8)
         }
 
@@ -56,6 +58,35 @@ import VitalsTestKit
         var promotions: [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
                 .filter { $0.hasPrefix("promote-") && $0.hasSuffix(".env") }.sorted()
+        }
+
+        /// The bearer token the agent wrote on its first start.
+        func token() throws -> String {
+            try String(contentsOfFile: dir.path + "/state/token", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        /// The VITALS_* variables of each promote run, in event order.
+        var promotionEnvironments: [[String: String]] {
+            promotions.compactMap { name in
+                guard let text = try? String(contentsOfFile: dir.path + "/" + name, encoding: .utf8) else { return nil }
+                var vars: [String: String] = [:]
+                for line in text.split(separator: "\n") {
+                    guard let eq = line.firstIndex(of: "=") else { continue }
+                    vars[String(line[..<eq])] = String(line[line.index(after: eq)...])
+                }
+                return vars
+            }.sorted { Int($0["VITALS_EVENT_ID"] ?? "") ?? 0 < Int($1["VITALS_EVENT_ID"] ?? "") ?? 0 }
+        }
+
+        /// Waits until the promote script has run for an event of `kind`.
+        func waitForPromotion(_ kind: String, timeout: Double = 10) -> [String: String]? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if let found = promotionEnvironments.first(where: { $0["VITALS_EVENT"] == kind }) { return found }
+                usleep(10_000)
+            }
+            return nil
         }
 
         func journal() throws -> [[String: Any]] {
@@ -119,12 +150,75 @@ import VitalsTestKit
         try agent.waitForLine(containing: "group web: failover web-1 → web-2")
         let skipped = try agent.waitForLine(containing: "action promote (exec)")
         #expect(skipped.contains("skipped (dry run)"))
+        // Skipping is what a dry run is for: not an error.
+        let record = try JSONSerialization.jsonObject(with: Data(skipped.utf8)) as? [String: Any]
+        #expect(record?["level"] as? String == "notice")
         #expect(setup.promotions.isEmpty, "the script did not run")
         // --log-format json: every line is one JSON object with time, level and message.
         for line in agent.output {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?["time"] is String && object?["level"] is String && object?["message"] is String, "\(line)")
         }
+        #expect(agent.stop() == 0)
+    }
+
+    /// keepalived's notify_master runs on every change of master, whatever its
+    /// cause: `move` runs on each change of the active member, not only failovers.
+    @Test func everyChangeOfTheActiveMemberRunsTheMoveActions() throws {
+        let setup = try Setup(on: "{ move: [promote] }")
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let base = try agent.baseURL()
+        let token = try setup.token()
+        try agent.waitForLine(containing: "group web: activated")
+        #expect(setup.waitForPromotion("activated")?["VITALS_TO"] == "web-1", "the first choice places the VIP too")
+        try agent.waitForLine(containing: "web-2: unknown → up")
+
+        let auth = ["Authorization": "Bearer \(token)"]
+        let switched = try HTTPFetch.request("POST", url: base + "/v1/groups/web/switchover", headers: auth,
+                                             body: Array(#"{"to":"web-2"}"#.utf8)).get()
+        #expect(switched.status == 200, "\(switched.text)")
+        let switchover = setup.waitForPromotion("switchover")
+        #expect(switchover?["VITALS_FROM"] == "web-1")
+        #expect(switchover?["VITALS_TO"] == "web-2")
+
+        // Maintenance on the active member moves it back: a failover, also a move.
+        let maintenance = try HTTPFetch.request("POST", url: base + "/v1/services/web-2/maintenance", headers: auth,
+                                                body: Array(#"{"reason":"kernel update"}"#.utf8)).get()
+        #expect(maintenance.status == 200, "\(maintenance.text)")
+        let failover = setup.waitForPromotion("failover")
+        #expect(failover?["VITALS_FROM"] == "web-2")
+        #expect(failover?["VITALS_TO"] == "web-1")
+        #expect(agent.stop() == 0)
+    }
+
+    /// Monit's `if failed ... then alert`: a missed cron heartbeat and a
+    /// group event nobody listed by kind still reach the notifier.
+    @Test func servicesAndCatchAllListsReachSomeone() throws {
+        let setup = try Setup(extra: "  job: { heartbeat: { every: 500ms }, on: { missed: [note] } }",
+                              on: "{ any: [note] }", actions: "  note: { log: {} }")
+        defer { setup.stop() }
+        let agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        let activated = try agent.waitForLine(containing: "group web: activated")
+        let groupEvent = try #require(activated.range(of: "event=").map { activated[$0.upperBound...].prefix { $0.isNumber } })
+        try agent.waitForLine(containing: "action note (log) for event \(groupEvent) activated: ok")
+        let missed = try agent.waitForLine(containing: "job: unknown → down")
+        let jobEvent = try #require(missed.range(of: "event=").map { missed[$0.upperBound...].prefix { $0.isNumber } })
+        try agent.waitForLine(containing: "action note (log) for event \(jobEvent) state_change: ok")
+        #expect(agent.stop() == 0)
+    }
+
+    /// A relative `exec:` path is the config file's neighbour, wherever the agent was started.
+    @Test func aRelativeScriptPathIsFoundBesideTheConfig() throws {
+        let setup = try Setup(script: "./promote.sh")
+        defer { setup.stop() }
+        let elsewhere = setup.dir.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let agent = try AgentProcess(config: setup.config, directory: elsewhere)
+        try agent.waitForLine(containing: "group web: activated")
+        setup.primary.stop()
+        try agent.waitForLine(containing: "group web: failover web-1 → web-2")
+        #expect(setup.waitForPromotion("failover")?["VITALS_TO"] == "web-2")
         #expect(agent.stop() == 0)
     }
 
@@ -161,8 +255,7 @@ import VitalsTestKit
         defer { setup.stop() }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         // Every beat flips the job between up and down: one event each.
         let hammer = Thread {
             for i in 0..<400 {
@@ -191,8 +284,7 @@ import VitalsTestKit
         defer { setup.stop() }
         var agent = try AgentProcess(config: setup.config, directory: setup.dir)
         var base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         let beat = try HTTPFetch.request("POST", url: base + "/v1/heartbeat/job", headers: ["Authorization": "Bearer \(token)"]).get()
         let deadline = try #require(try JSONSerialization.jsonObject(with: Data(beat.body)) as? [String: Any])["deadline"] as? String
         try agent.waitForLine(containing: "job: unknown → up")
@@ -212,8 +304,7 @@ import VitalsTestKit
         defer { setup.stop() }
         let agent = try AgentProcess(config: setup.config, directory: setup.dir)
         let base = try agent.baseURL()
-        let token = try String(contentsOfFile: setup.dir.path + "/state/token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token()
         try agent.waitForLine(containing: "group web: activated")
         let good = try String(contentsOf: setup.config, encoding: .utf8)
 
@@ -221,8 +312,20 @@ import VitalsTestKit
         let refused = try HTTPFetch.request("POST", url: base + "/v1/reload", headers: ["Authorization": "Bearer \(token)"]).get()
         #expect(refused.status == 422)
         #expect(refused.text.contains("bogus: unknown key"))
+        // The API's refusal is logged too; SIGHUP's is the next one.
+        let refusedText = "reload refused; still running the previous configuration"
+        try agent.waitForLine(containing: refusedText)
+        let logged = agent.output.count
         kill(agent.process.processIdentifier, SIGHUP)
-        try agent.waitForLine(containing: "reload refused; still running the previous configuration")
+        // One record, one line: the errors are on it, not on lines of their own.
+        let refusedLine = try agent.waitForLine(containing: refusedText, after: logged)
+        #expect(refusedLine.contains("bogus: unknown key"), "\(refusedLine)")
+        #expect(agent.output.allSatisfy { $0.hasPrefix("20") }, "every line starts with its time: \(agent.output)")
+        // Both refusals are events, with the reasons.
+        let events = try JSONSerialization.jsonObject(with: Data(fetch(base + "/v1/events").utf8)) as? [String: Any]
+        let refusals = (events?["events"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "reload_refused" }
+        #expect(refusals.count == 2)
+        #expect((refusals.first?["reason"] as? String)?.contains("bogus: unknown key") == true)
         #expect(try fetch(base + "/v1/groups/web").contains(#""active_member":"web-2""#) == false)
         #expect(try fetch(base + "/v1/services/web-1").contains(#""state":"up""#))
 
@@ -234,6 +337,19 @@ import VitalsTestKit
         try agent.waitForLine(containing: "extra: unknown → up")
         // What existed before keeps its state: no new transition for web-1.
         #expect(agent.output.filter { $0.contains("web-1: unknown → up") }.count == 1)
+
+        // Groups and actions are reported too, not only services.
+        let retuned = try String(contentsOf: setup.config, encoding: .utf8)
+            .replacingOccurrences(of: "cooldown: 0s", with: "cooldown: 5s")
+            .replacingOccurrences(of: "timeout: 5s }", with: "timeout: 7s }")
+        try retuned.write(to: setup.config, atomically: true, encoding: .utf8)
+        let tuned = try HTTPFetch.request("POST", url: base + "/v1/reload", headers: ["Authorization": "Bearer \(token)"]).get()
+        #expect(tuned.status == 200)
+        let answer = try JSONSerialization.jsonObject(with: Data(tuned.body)) as? [String: Any]
+        #expect(answer?["unchanged"] as? Int == 3)
+        #expect((answer?["groups"] as? [String: Any])?["changed"] as? [String] == ["web"])
+        #expect((answer?["actions"] as? [String: Any])?["changed"] as? [String] == ["promote"])
+        #expect((answer?["actions"] as? [String: Any])?["unchanged"] as? Int == 0)
         #expect(agent.stop() == 0)
     }
 

@@ -37,7 +37,7 @@ import Testing
         #expect(config.contains("state_dir: /var/lib/vitals "))
         #expect(config.contains("token_file: /var/lib/vitals/token "))
         #expect(config.contains("exec: [/usr/local/share/vitals/scripts/check-disk.sh,"))
-        #expect(!config.contains("./.vitals") && !config.contains("./etc/scripts"))
+        #expect(!config.contains("./.vitals") && !config.contains("./scripts/"))
         let validate = try VitalsBinary.run(["validate", "-c", configPath.path])
         #expect(validate.status == 0, "\(validate.err)")
 

@@ -128,12 +128,13 @@ private func summary(_ events: [AgentEvent]) -> [String] {
         let changed = try config(yaml.replacingOccurrences(of: "port: 8082", with: "port: 9082"))
         let events = try core.apply(.reload(changed), at: at(6))
         #expect(summary(events).prefix(2) == ["5 state_change web-3", "6 config_reloaded "])
-        #expect(events[1].reason == "configuration reloaded: changed web-2; 3 unchanged")
+        #expect(events[1].reason == "configuration reloaded: services: changed web-2, 3 unchanged; groups: 1 unchanged; actions: 1 unchanged")
         #expect(core.entry("web-1")?.health.state == .up, "unchanged: keeps its state")
         #expect(core.entry("web-2")?.health.state == .unknown, "its target changed: starts afresh")
         #expect(!core.firstRoundComplete, "web-2 has not reported under its new target")
         #expect(core.coordinator.engine(named: "web")?.activeMember == "web-1")
-        #expect(ReloadSummary(from: try config(), to: changed) == ReloadSummary(changed: ["web-2"], kept: 3))
+        #expect(ReloadSummary(from: try config(), to: changed) == ReloadSummary(services: .init(changed: ["web-2"], kept: 3),
+                                                                                groups: .init(kept: 1), actions: .init(kept: 1)))
     }
 
     @Test func aReloadThatChangesOnlyTimingOrConditionsKeepsEveryState() throws {

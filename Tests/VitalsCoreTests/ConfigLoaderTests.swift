@@ -133,14 +133,29 @@ private func errorMessages(_ yaml: String) -> [String] {
     }
 
     @Test(arguments: [
-        ("services:\n\ta: 1\n",
-         "invalid YAML: found character that cannot start any token, while scanning for the next token (line 2, column 1)"),
         ("a: b\n---\nc: d\n", "invalid YAML: expected one document, found another (line 2, column 1)"),
         ("services:\n  a: { tcp: {} }\n  a: {}\nbad: [\n",
          "invalid YAML: did not find expected node content, while parsing a flow node (line 5, column 1)"),
     ])
     func syntaxErrorIsTheOnlyError(_ yaml: String, _ expected: String) {
         #expect(errorMessages(yaml) == [expected])
+    }
+
+    /// YAML forbids tabs in indentation, and libyaml's complaint ("found
+    /// character that cannot start any token") does not say so.
+    @Test(arguments: [
+        ("services:\n\ta: 1\n", ["services.a: a tab; YAML indents with spaces (line 2, column 1)"]),
+        ("services:\n  web:\n  \ttcp: { host: h, port: 1 }\n\t\tinterval: 1s\n",
+         ["services.web.tcp: a tab; YAML indents with spaces (line 3, column 3)",
+          "services.web.interval: a tab; YAML indents with spaces (line 4, column 1)"]),
+    ])
+    func aTabInIndentationIsNamed(_ yaml: String, _ expected: [String]) {
+        #expect(errorMessages(yaml) == expected)
+    }
+
+    @Test func aTabInsideAValueIsNoError() throws {
+        let config = try ConfigLoader.load(yaml: "services:\n  web: { http: { url: http://h/, body_contains: \"a\\tb\" } }\nactions:\n  n:\t{ log: {} }\n")
+        #expect(config.actions.map(\.name) == ["n"])
     }
 
     @Test func nearestSuggestionNeedsACloseMatch() {
@@ -201,7 +216,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(db.timing.fastInterval == .milliseconds(250))
 
         let disk = try #require(config.service(named: "disk"))
-        #expect(disk.check == .exec(ExecCheck(argv: ["./etc/scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
+        #expect(disk.check == .exec(ExecCheck(argv: ["./scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
         #expect(disk.timing.timeout == .seconds(10))
         let backup = try #require(config.service(named: "nightly-backup"))
         #expect(backup.check == .heartbeat(HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))))
@@ -209,14 +224,18 @@ private func errorMessages(_ yaml: String) -> [String] {
         let web = try #require(config.group(named: "web"))
         #expect(web.mode == .activePassive(failback: .manual, failbackDelay: .seconds(30)))
         #expect(web.members == ["web-1", "web-2"])
-        #expect(web.on[.failover] == ["promote", "notify"])
+        #expect(web.onMove == ["promote"])
+        #expect(web.on[.failover] == ["notify"])
         #expect(web.on[.groupDown] == ["notify", "log-it"])
         #expect(web.maxFailovers == 3)
         #expect(web.failoverWindow == .seconds(600))
         let caches = try #require(config.group(named: "caches"))
         #expect(caches.mode == .activeActive(minHealthy: 1))
+        #expect(caches.onAny == ["log-it"])
+        #expect(db.on == [.state(.down): ["notify"], .state(.up): ["notify"]])
+        #expect(backup.on == [.missed: ["notify"], .failed: ["notify"]])
 
-        #expect(config.action(named: "promote")?.kind == .exec(argv: ["./etc/scripts/promote.sh"], env: [:]))
+        #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))
         #expect(notify.kind == .webhook(url: "http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
                                         headers: [HTTPHeaderField(name: "X-Source", value: "vitals")]))
@@ -306,6 +325,24 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(b.status == [StatusRange(200, 204)])
         #expect(b.method == "HEAD")
         #expect(b.maxBodyBytes == 1 << 20)
+    }
+
+    @Test func relativeProgramPathsResolveAgainstTheConfigDirectory() throws {
+        let config = try ConfigLoader.load(yaml: """
+        services:
+          disk: { exec: [./scripts/check-disk.sh, -w, ./not-a-program] }
+          plain: { exec: [check_disk] }
+          nested: { exec: { argv: [plugins/check.sh] } }
+          absolute: { exec: [/usr/lib/nagios/check_ping] }
+        actions:
+          promote: { exec: [../bin/promote.sh] }
+        """, baseDirectory: "/etc/vitals")
+        #expect(config.services.map { service -> String in
+            guard case .exec(let exec) = service.check else { return "" }
+            return exec.argv.joined(separator: " ")
+        } == ["/etc/vitals/scripts/check-disk.sh -w ./not-a-program", "check_disk", "/etc/vitals/plugins/check.sh",
+              "/usr/lib/nagios/check_ping"])
+        #expect(config.actions.first?.kind == .exec(argv: ["/etc/vitals/../bin/promote.sh"], env: [:]))
     }
 
     @Test func execMappingFormAndLogTrue() throws {

@@ -146,15 +146,29 @@ extension StatusAPI {
         guard let reload else { return .error(status: .notImplemented, message: "reload is not available here") }
         switch reload() {
         case .success(let summary):
+            struct Section: Encodable {
+                var added: [String]
+                var removed: [String]
+                var changed: [String]
+                var unchanged: Int
+                init(_ changes: ReloadSummary.Changes) {
+                    (added, removed, changed, unchanged) = (changes.added, changes.removed, changes.changed, changes.kept)
+                }
+            }
+            // The services' four fields stay at the top level, as they always were.
             struct Answer: Encodable {
                 var reloaded: Bool
                 var added: [String]
                 var removed: [String]
                 var changed: [String]
                 var unchanged: Int
+                var groups: Section
+                var actions: Section
             }
-            return .json(body: view.encode(Answer(reloaded: true, added: summary.added, removed: summary.removed,
-                                                  changed: summary.changed, unchanged: summary.kept)))
+            let services = summary.services
+            return .json(body: view.encode(Answer(reloaded: true, added: services.added, removed: services.removed,
+                                                  changed: services.changed, unchanged: services.kept,
+                                                  groups: Section(summary.groups), actions: Section(summary.actions))))
         case .failure(let failure):
             struct Refusal: Encodable {
                 struct Detail: Encodable {

@@ -23,7 +23,8 @@ final class Reloader: Sendable {
         serial.withLock { _ in
             switch ConfigFile.load(path: owner.configPath) {
             case .failure(let failure):
-                logger.error("reload refused; still running the previous configuration:\n\(failure)")
+                // An event, so it is journaled, logged (on one line) and served like any other.
+                _ = try? owner.apply(.reloadRefused(errors: failure.lines))
                 return .failure(failure)
             case .success(let config):
                 let old = owner.view.config

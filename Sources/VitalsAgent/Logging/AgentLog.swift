@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VitalsActions
 import VitalsCore
 
 /// How the agent words events and action outcomes in its log, and its
@@ -15,7 +16,14 @@ enum AgentLog {
     static func outcome(_ outcome: ActionOutcome, to logger: Logger) {
         var metadata: Logger.Metadata = ["event": .string(String(outcome.eventID)), "action": .string(outcome.action)]
         if let group = outcome.group { metadata["group"] = .string(group) }
-        let level: Logger.Level = outcome.result.isSuccess ? .notice : .error
+        let level: Logger.Level
+        switch outcome.result {
+        case .ok: level = .notice
+        // A dry run skips on purpose; other skips (shutdown, a replaced
+        // decision) are worth a look but are not failures.
+        case .skipped(let why): level = why == ActionQueue.dryRunReason ? .notice : .warning
+        case .failed, .timedOut, .spawnFailed, .error, .cancelled: level = .error
+        }
         let attempts = outcome.attempts == 1 ? "1 attempt" : "\(outcome.attempts) attempts"
         logger.log(level: level, "action \(outcome.action) (\(outcome.kind)) for event \(outcome.eventID) \(outcome.eventKind): \(outcome.result), \(attempts), \(DurationText.format(outcome.duration))",
                    metadata: metadata)
@@ -36,12 +44,13 @@ enum AgentLog {
                        metadata: metadata)
             return
         }
-        let level: Logger.Level
+        var level: Logger.Level
         switch event.kind.groupKind {
         case .groupDown?, .failoverSuppressed?, .isolated?, .groupDegraded?: level = .error
         case .failover?, .failback?, .memberRemoved?: level = .warning
         default: level = .notice
         }
+        if event.kind == .reloadRefused { level = .error }
         let subject = event.group.map { "group \($0)" } ?? event.service ?? "agent"
         var move = ""
         if event.from != nil || event.to != nil { move = " \(event.from ?? "none") → \(event.to ?? "none")" }

@@ -11,8 +11,8 @@ public enum LogFormat: String, Sendable, CaseIterable {
     case json
 }
 
-/// Writes one line per event to a file descriptor (stderr by default), with
-/// its level and metadata. Lines are written with a single `write(2)` so that
+/// Writes one line per record to a file descriptor (stderr by default), with
+/// its level and metadata; line breaks inside a message are escaped. Lines are written with a single `write(2)` so that
 /// concurrent loggers never interleave within a line.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level
@@ -40,9 +40,10 @@ public struct LineLogHandler: LogHandler {
         let line: String
         switch format {
         case .text:
-            var text = "\(time) \(event.level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))\(event.message)"
+            var text = "\(time) \(event.level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))"
+                + Self.oneLine("\(event.message)")
             for key in merged.keys.sorted() {
-                text += " \(key)=\(Self.quoteIfNeeded("\(merged[key]!)"))"
+                text += " \(key)=\(Self.quoteIfNeeded(Self.oneLine("\(merged[key]!)")))"
             }
             line = text
         case .json:
@@ -52,6 +53,18 @@ public struct LineLogHandler: LogHandler {
             line = String(decoding: data, as: UTF8.self)
         }
         sink.write(line + "\n")
+    }
+
+    /// A record is one line whatever its text holds: line breaks are written
+    /// as `\n` (JSON lines escape them anyway), so a reader that splits on
+    /// newlines never sees half a record or a line without time and level.
+    static func oneLine(_ s: String) -> String {
+        guard s.contains(where: \.isNewline) else { return s }
+        var out = ""
+        for character in s {
+            out += character.isNewline ? "\\n" : String(character)
+        }
+        return out
     }
 
     static func quoteIfNeeded(_ s: String) -> String {

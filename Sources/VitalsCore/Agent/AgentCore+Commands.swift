@@ -57,9 +57,8 @@ extension AgentCore {
     mutating func markInterrupted(_ journal: [AgentEvent], at now: Date) -> [ActionOutcome] {
         var marked: [ActionOutcome] = []
         for event in journal {
-            guard let kind = event.kind.groupKind, let group = event.group.flatMap(config.group(named:)) else { continue }
             let done = Set(event.actions.map(\.action))
-            let missing = (group.on[kind] ?? []).compactMap(config.action(named:)).filter { !done.contains($0.name) }
+            let missing = config.actions(for: event).filter { !done.contains($0.name) }
             guard !missing.isEmpty else { continue }
             let outcomes = missing.map {
                 ActionOutcome.notRun($0, event: event, result: .skipped(Self.interruptedReason), at: now)

@@ -130,6 +130,8 @@ public struct AgentCore: Sendable {
             return tick(at: now)
         case .reload(let config):
             return reload(config, at: now)
+        case .reloadRefused(let errors):
+            return refusedReload(errors, at: now)
         case .maintenance(let service, let on, let reason, let until):
             return try setMaintenance(on, for: service, reason: reason, until: until, at: now)
         case .switchover(let group, let member):

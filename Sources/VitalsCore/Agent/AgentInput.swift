@@ -19,6 +19,9 @@ public enum AgentInput: Sendable {
     case tick
     /// A new, already validated configuration (SIGHUP, `POST /v1/reload`).
     case reload(VitalsConfig)
+    /// A reload found the file invalid (each error one line); nothing
+    /// changes but the event that says so.
+    case reloadRefused(errors: [String])
     /// An operator put a service in maintenance (`on`), optionally until a
     /// time, or took it out.
     case maintenance(service: String, on: Bool, reason: String, until: Date? = nil)

@@ -64,7 +64,7 @@ extension ConfigReader {
         if let e = fields["cooldown"], let v = duration(e) { group.cooldown = v }
         if let e = fields["max_failovers"], let v = wholeNumber(e, min: 1, max: 1000) { group.maxFailovers = v }
         if let e = fields["window"], let v = duration(e, positive: true) { group.failoverWindow = v }
-        if let e = fields["on"], let v = readOn(e, actionNames: actionNames) { group.on = v }
+        if let e = fields["on"] { readOn(e, into: &group, actionNames: actionNames) }
         readBalancing(fields, into: &group, serviceNames: serviceNames)
         return errors.count == errorsBefore ? group : nil
     }
@@ -168,18 +168,42 @@ extension ConfigReader {
         return members
     }
 
-    /// `on: { failover: [promote, notify] }`: event kinds to declared actions, in order.
-    private func readOn(_ entry: ConfigEntry, actionNames: [String]) -> [GroupEventKind: [String]]? {
+    /// `on: { failover: [promote, notify], move: [promote], any: [notify] }`:
+    /// event kinds, `move` (active-passive only) and `any` to declared actions, in order.
+    private func readOn(_ entry: ConfigEntry, into group: inout GroupConfig, actionNames: [String]) {
+        let keys = GroupEventKind.allCases.map(\.rawValue) + [GroupTrigger.move, GroupTrigger.any]
+        guard let lists = readActionLists(entry, keys: keys, actionNames: actionNames) else { return }
+        for (item, actions) in lists {
+            switch item.key {
+            case GroupTrigger.move:
+                guard case .activePassive = group.mode else {
+                    fail(item.path, at: item.keyNode,
+                         "only applies to active-passive groups; use member_added and member_removed")
+                    continue
+                }
+                group.onMove = actions
+            case GroupTrigger.any:
+                group.onAny = actions
+            default:
+                if let kind = GroupEventKind(rawValue: item.key) { group.on[kind] = actions }
+            }
+        }
+    }
+
+    /// The lists of an `on:` mapping whose keys are among `keys`, each a list
+    /// of declared actions. Unknown keys get the nearest valid one suggested
+    /// (or every valid one listed), unknown actions the nearest declared one.
+    func readActionLists(_ entry: ConfigEntry, keys: [String],
+                         actionNames: [String]) -> [(item: ConfigEntry, actions: [String])]? {
         guard let items = entries(entry.value, entry.path, nullIsEmpty: true) else { return nil }
-        let kinds = GroupEventKind.allCases.map(\.rawValue)
-        var on: [GroupEventKind: [String]] = [:]
+        var lists: [(item: ConfigEntry, actions: [String])] = []
         for item in items {
-            let kind = GroupEventKind(rawValue: item.key)
-            if kind == nil {
-                if let near = Self.nearest(to: item.key, in: kinds) {
+            let known = keys.contains(item.key)
+            if !known {
+                if let near = Self.nearest(to: item.key, in: keys) {
                     fail(item.path, at: item.keyNode, "unknown event, did you mean \"\(near)\"?")
                 } else {
-                    fail(item.path, at: item.keyNode, "unknown event; valid events: \(kinds.joined(separator: ", "))")
+                    fail(item.path, at: item.keyNode, "unknown event; valid events: \(keys.joined(separator: ", "))")
                 }
             }
             guard let names = stringList(item) else { continue }
@@ -188,9 +212,9 @@ extension ConfigReader {
             where checkReference(name, kind: "action", declared: actionNames, at: path, node: node) {
                 actions.append(name)
             }
-            if let kind { on[kind] = actions }
+            if known { lists.append((item, actions)) }
         }
-        return on
+        return lists
     }
 
     // MARK: actions

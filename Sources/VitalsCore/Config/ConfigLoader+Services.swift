@@ -5,15 +5,15 @@ import Yams
 
 extension ConfigReader {
     static let checkKinds = ["http", "tcp", "exec", "heartbeat"]
-    static let serviceKeys = checkKinds + ["depends_on", "address"] + timingKeys
+    static let serviceKeys = checkKinds + ["depends_on", "address", "on"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
                            "max_body"]
 
     /// One service, and its `depends_on` references to known services (kept
     /// even when the service itself is broken, for cycle detection).
-    func readService(_ entry: ConfigEntry, defaults: ProbeTiming,
-                     serviceNames: [String]) -> (ServiceConfig?, [NameReference]) {
+    func readService(_ entry: ConfigEntry, defaults: ProbeTiming, serviceNames: [String],
+                     actionNames: [String]) -> (ServiceConfig?, [NameReference]) {
         guard let fields = fields(entry.value, entry.path, allowed: Self.serviceKeys) else { return (nil, []) }
         let errorsBefore = errors.count
 
@@ -36,9 +36,25 @@ extension ConfigReader {
             refs = readDependsOn(dependsOn, serviceNames: serviceNames).refs
         }
         let address = fields["address"].flatMap { readServiceAddress($0) }
+        let on = fields["on"].map { readServiceOn($0, heartbeat: fields["heartbeat"] != nil, actionNames: actionNames) }
         guard errors.count == errorsBefore, kinds.count == 1, let check = checks.first else { return (nil, refs) }
         return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name),
-                              address: address), refs)
+                              address: address, on: on ?? [:]), refs)
+    }
+
+    /// `on: { down: [notify], missed: [page], any: [log-it] }` (see `ServiceTrigger`).
+    private func readServiceOn(_ entry: ConfigEntry, heartbeat: Bool, actionNames: [String]) -> [ServiceTrigger: [String]] {
+        let keys = ServiceTrigger.allCases.map(\.rawValue)
+        var on: [ServiceTrigger: [String]] = [:]
+        for (item, actions) in readActionLists(entry, keys: keys, actionNames: actionNames) ?? [] {
+            guard let trigger = ServiceTrigger(rawValue: item.key) else { continue }
+            if trigger.heartbeatOnly && !heartbeat {
+                fail(item.path, at: item.keyNode, "only applies to heartbeat services")
+                continue
+            }
+            on[trigger] = actions
+        }
+        return on
     }
 
     /// `address:` — `host:port` clients use, IPv6 hosts in brackets: `10.0.0.5:8080`, `[fd00::5]:8080`.
@@ -286,7 +302,17 @@ extension ConfigReader {
             return nil
         }
         let argv = sequence.enumerated().map { string($1, entry.path.index($0)) }
-        return argv.contains(nil) ? nil : argv.compactMap { $0 }
+        return argv.contains(nil) ? nil : resolved(argv.compactMap { $0 })
+    }
+
+    /// `argv` with a relative program path (`./scripts/x.sh`, `scripts/x.sh`)
+    /// taken from `baseDirectory`. A bare name (`curl`) is left to `PATH`.
+    private func resolved(_ argv: [String]) -> [String] {
+        guard let base = baseDirectory, let program = argv.first, program.contains("/"), !program.hasPrefix("/") else {
+            return argv
+        }
+        let relative = program.hasPrefix("./") ? String(program.dropFirst(2)) : program
+        return [base.hasSuffix("/") ? base + relative : base + "/" + relative] + argv.dropFirst()
     }
 
     private func readHeartbeat(_ entry: ConfigEntry) -> HeartbeatCheck? {

@@ -14,7 +14,11 @@ import Yams
 ///   service override them (`flapping:` key by key, `fall_window:` as a whole);
 /// - `depends_on` and group `members` name declared services, with no
 ///   dependency cycles and no member listed twice in one group;
-/// - `on:` maps group event kinds (`GroupEventKind`) to declared actions;
+/// - a group's `on:` maps its event kinds (`GroupEventKind`), `move` (every
+///   change of the active member; active-passive only) and `any` to declared
+///   actions; a service's `on:` maps the states it changes to, `missed` and
+///   `failed` (heartbeat services only) and `any` (`ServiceTrigger`);
+///   `VitalsConfig.actions(for:)` says which lists an event runs;
 /// - groups default to `mode: active-passive` with `failback: manual` and
 ///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`;
 /// - `balance:` defaults to `priority` (active-passive) or `round-robin`
@@ -26,16 +30,22 @@ import Yams
 ///   http or tcp check (`Check.derivedAddress`).
 public enum ConfigLoader {
     /// Parses and validates `yaml`.
+    /// - Parameter baseDirectory: the directory of the file `yaml` was read
+    ///   from. A relative program path in `exec:` (one with a `/`, like
+    ///   `./scripts/promote.sh`) is resolved against it, so the config finds
+    ///   its scripts wherever the agent was started. Nil leaves paths as written.
     /// - Throws: `ConfigErrors` listing every problem, sorted by line.
-    public static func load(yaml: String) throws(ConfigErrors) -> VitalsConfig {
+    public static func load(yaml: String, baseDirectory: String? = nil) throws(ConfigErrors) -> VitalsConfig {
         let document: ComposedYAML
         switch ComposedYAML.compose(yaml) {
         case .invalid(let error):
-            throw ConfigErrors([error])
+            let tabs = TabIndentation.errors(in: yaml)
+            throw ConfigErrors(tabs.isEmpty ? [error] : tabs)
         case .composed(let composed):
             document = composed
         }
         let reader = ConfigReader(document: document)
+        reader.baseDirectory = baseDirectory
         guard let root = document.root, !reader.isNull(root) else {
             throw ConfigErrors([ConfigError(path: "", message: "configuration is empty", line: 1, column: 1)])
         }
@@ -80,7 +90,8 @@ extension ConfigReader {
 
         var dependencies: [String: [NameReference]] = [:]
         for entry in serviceEntries {
-            let (service, refs) = readService(entry, defaults: config.defaults, serviceNames: serviceNames)
+            let (service, refs) = readService(entry, defaults: config.defaults, serviceNames: serviceNames,
+                                              actionNames: actionNames)
             dependencies[entry.key] = refs
             if let service { config.services.append(service) }
         }

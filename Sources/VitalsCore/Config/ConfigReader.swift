@@ -56,6 +56,8 @@ struct ConfigFields {
 final class ConfigReader {
     private(set) var errors: [ConfigError] = []
     private let document: ComposedYAML
+    /// Where relative `exec:` program paths are resolved from; nil: as written.
+    var baseDirectory: String?
 
     init(document: ComposedYAML) {
         self.document = document

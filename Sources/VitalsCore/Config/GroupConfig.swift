@@ -6,6 +6,11 @@ public struct GroupConfig: Sendable, Equatable {
     public var members: [String]
     /// Which actions run on which events, in order.
     public var on: [GroupEventKind: [String]]
+    /// `on: { move: [...] }` — actions for every change of the active member,
+    /// whatever caused it (see `isMove(_:)`). Active-passive groups only.
+    public var onMove: [String] = []
+    /// `on: { any: [...] }` — actions for every event of the group, of any kind.
+    public var onAny: [String] = []
     /// Minimum time between two failovers of this group. Default 30s.
     public var cooldown: Duration
     /// At most this many failovers within `failoverWindow`; then the group is held.
@@ -42,6 +47,17 @@ public struct GroupConfig: Sendable, Equatable {
         self.weights = weights
         self.latencyTolerance = latencyTolerance
         self.degradedWeight = degradedWeight
+    }
+
+    /// Whether `event` made a member the active one of this active-passive
+    /// group: it names a `to` member that is now the only active one. So
+    /// failover, failback, switchover (a maintenance move is a failover),
+    /// activated and group_recovered are moves, and a failover_suppressed or
+    /// group_down is not — decided from the event, not from a list of kinds,
+    /// so kinds added later follow the same rule.
+    public func isMove(_ event: AgentEvent) -> Bool {
+        guard case .activePassive = mode, let to = event.to else { return false }
+        return event.active == [to]
     }
 
     /// The configured weight of `member`: its `weights:` entry, else 1.

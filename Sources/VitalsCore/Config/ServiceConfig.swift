@@ -78,14 +78,18 @@ public struct ServiceConfig: Sendable, Equatable {
     /// have none unless one is written. Changing `check` later does not
     /// re-derive it.
     public var address: ListenAddress?
+    /// `on: { down: [notify] }` — which actions run on which of this
+    /// service's changes, in order (see `ServiceTrigger`).
+    public var on: [ServiceTrigger: [String]]
 
     public init(name: String, check: Check, timing: ProbeTiming = .init(), dependsOn: [String] = [],
-                address: ListenAddress? = nil) {
+                address: ListenAddress? = nil, on: [ServiceTrigger: [String]] = [:]) {
         self.name = name
         self.check = check
         self.timing = timing
         self.dependsOn = dependsOn
         self.address = address ?? check.derivedAddress
+        self.on = on
     }
 }
 
