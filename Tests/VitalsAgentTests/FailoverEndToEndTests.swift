@@ -466,6 +466,111 @@ import VitalsTestKit
         #expect(journal.contains(#""service":"job""#), "the event that waited reached the disk")
     }
 
+    /// A command is answered only once it is journaled: kill -9 right after
+    /// the answer loses none of a switchover, a hold or a maintenance, and
+    /// the move's action is not run a second time after the restart.
+    @Test func commandsAcknowledgedJustBeforeKill9Survive() throws {
+        let setup = try Setup(on: "{ move: [promote] }")
+        defer { setup.stop() }
+        var agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        var base = try agent.baseURL()
+        try agent.waitForLine(containing: "group web: activated")
+        try agent.waitForLine(containing: "web-2: unknown → up")
+        let auth = ["Authorization": "Bearer \(try setup.token())"]
+        func killAndRestart() throws {
+            kill(agent.process.processIdentifier, SIGKILL)
+            agent.process.waitUntilExit()
+            agent = try AgentProcess(config: setup.config, directory: setup.dir)
+            base = try agent.baseURL()
+            try agent.waitForLine(containing: "started:")
+        }
+        func json(_ path: String) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(fetch(base + path).utf8)) as? [String: Any])
+        }
+
+        let switched = try HTTPFetch.request("POST", url: base + "/v1/groups/web/switchover", headers: auth,
+                                             body: Array(#"{"to":"web-2"}"#.utf8)).get()
+        #expect(switched.status == 200)
+        let promotedBefore = setup.promotions.count
+        try killAndRestart()
+        #expect(try json("/v1/groups/web")["active_member"] as? String == "web-2", "the switchover survived")
+        // Once both members are decided again, nothing moved: no promote ran for a second choice.
+        try agent.waitForLine(containing: "web-1: unknown → up")
+        try agent.waitForLine(containing: "web-2: unknown → up")
+        #expect(try json("/v1/groups/web")["active_member"] as? String == "web-2")
+        #expect(setup.promotions.count <= promotedBefore + 1, "at most the switchover's own run, before the kill")
+
+        let held = try HTTPFetch.request("POST", url: base + "/v1/groups/web/hold", headers: auth,
+                                         body: Array(#"{"reason":"db migration"}"#.utf8)).get()
+        #expect(held.status == 200)
+        try killAndRestart()
+        let group = try json("/v1/groups/web")
+        #expect(group["held"] as? Bool == true)
+        #expect((group["hold"] as? [String: Any])?["reason"] as? String == "db migration")
+
+        let maintained = try HTTPFetch.request("POST", url: base + "/v1/services/web-1/maintenance", headers: auth,
+                                               body: Array(#"{"reason":"kernel","for":"30m"}"#.utf8)).get()
+        #expect(maintained.status == 200)
+        try killAndRestart()
+        let service = try json("/v1/services/web-1")
+        #expect(service["state"] as? String == "maintenance")
+        #expect(service["maintenance_until"] is String, "it still ends on time")
+
+        // Each move ran its action at most once: none is run again by a restart.
+        #expect(setup.promotions.count <= promotedBefore + 1)
+        #expect(agent.stop() == 0)
+    }
+
+    /// With the state directory full, a failover is made (and its action run
+    /// once); when space returns, the snapshot names the new active member
+    /// within two seconds, and a kill -9 and restart does not fail over again.
+    @Test(.enabled(if: canMountTmpfs, "mounting a tmpfs needs root"))
+    func aFailoverOnAFullDiskIsNeverRepeatedAfterARestart() throws {
+        let setup = try Setup()
+        defer { setup.stop() }
+        let state = setup.dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try #require(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0700", "vitals-test", state]) == 0)
+        defer { _ = Self.run("/bin/umount", ["-l", state]) }
+        var agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        var base = try agent.baseURL()
+        try agent.waitForLine(containing: "group web: activated")
+        let filler = state + "/filler"
+        _ = Self.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=16k"])  // until the disk is full
+
+        setup.primary.answer(503)
+        try agent.waitForLine(containing: "group web: failover web-1 → web-2")
+        for _ in 0..<250 where setup.promotions.count < 1 { usleep(20_000) }
+        #expect(setup.promotions.count == 1)
+
+        try FileManager.default.removeItem(atPath: filler)
+        let freed = Date()
+        func snapshotNamesWeb2() -> Bool {
+            guard let data = FileManager.default.contents(atPath: state + "/state.json"),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let groups = object["groups"] as? [String: Any],
+                  let web = groups["web"] as? [String: Any] else { return false }
+            return web["active"] as? [String] == ["web-2"]
+        }
+        var healthz = try fetch(base + "/healthz")
+        while Date().timeIntervalSince(freed) < 2, healthz.contains("degraded") || !snapshotNamesWeb2() {
+            usleep(50_000)
+            healthz = try fetch(base + "/healthz")
+        }
+        #expect(healthz.contains(#""status":"ok""#), "writing resumed within 2 s: \(healthz)")
+        #expect(snapshotNamesWeb2(), "state.json names the new active member within 2 s")
+
+        kill(agent.process.processIdentifier, SIGKILL)
+        agent.process.waitUntilExit()
+        agent = try AgentProcess(config: setup.config, directory: setup.dir)
+        base = try agent.baseURL()
+        try agent.waitForLine(containing: "web-1: unknown → down")
+        #expect(try fetch(base + "/v1/groups/web").contains(#""active_member":"web-2""#))
+        #expect(agent.stop() == 0)
+        #expect(setup.promotions.count == 1, "the promote script ran once, not again after the restart")
+        #expect(!agent.output.contains { $0.contains("failover web-1 → web-2") }, "no second failover")
+    }
+
     func fetch(_ url: String) throws -> String {
         try HTTPFetch.request(url: url).get().text
     }

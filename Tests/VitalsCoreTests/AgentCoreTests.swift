@@ -192,6 +192,51 @@ private func summary(_ events: [AgentEvent]) -> [String] {
         #expect(first.first?.reason.contains("changed while the agent was not running") == true)
     }
 
+    /// The journal is written before a command is answered and before a
+    /// decision's actions start; the snapshot after. What a crash leaves
+    /// between them is replayed at start.
+    @Test func aRestartReplaysWhatTheJournalHasAndTheSnapshotMissed() throws {
+        var (core, _) = try running()
+        let stale = core.persistentSnapshot(at: at(2))
+        _ = try core.apply(.maintenance(service: "web-3", on: true, reason: "kernel", until: at(900)), at: at(3))
+        _ = try core.apply(.probeResult(result(false, at: 5), service: "web-1"), at: at(5))
+        let failover = try core.apply(.roundEnded, at: at(5)).last!
+        #expect(failover.kind == .group(.failover))
+        _ = try core.apply(.hold(group: "web", reason: "db migration"), at: at(6))
+        let journal = core.recentEvents.all
+
+        var restarted = AgentCore(config: try config(), startedAt: at(100), restoring: stale,
+                                  recentEvents: journal, firstEventID: journal.last!.id + 1)
+        let engine = try #require(restarted.coordinator.engine(named: "web"))
+        #expect(engine.activeMember == "web-2", "the failover the journal recorded is not made again")
+        #expect(engine.hold?.reason == "db migration")
+        #expect(restarted.entry("web-3")?.health.state == .maintenance)
+        #expect(restarted.maintenanceUntil["web-3"] == at(900), "the maintenance ends when it was meant to")
+        // web-1 still down after the restart: no second failover, no action to run.
+        _ = try restarted.apply(.probeResult(result(false, at: 101), service: "web-1"), at: at(101))
+        _ = try restarted.apply(.probeResult(result(true, at: 101), service: "web-2"), at: at(101))
+        let first = try restarted.apply(.roundEnded, at: at(101))
+        #expect(!first.contains { $0.kind.groupKind != nil }, "\(summary(first))")
+        // Replaying twice, or a snapshot that already has it all, changes nothing.
+        let full = restarted.persistentSnapshot(at: at(102))
+        #expect(full.replaying(journal) == full)
+    }
+
+    @Test func aHeartbeatServiceIsWhatItWasAfterARestart() throws {
+        var (core, _) = try running()
+        _ = try core.apply(.heartbeat(.success, service: "backup"), at: at(10))
+        let snapshot = core.persistentSnapshot(at: at(11))
+        var restarted = AgentCore(config: try config(), startedAt: at(100), restoring: snapshot)
+        let backup = try #require(restarted.entry("backup")?.health)
+        #expect(backup.state == .up, "not \"no heartbeat yet\"")
+        #expect(backup.since == at(10))
+        // (The web group, whose members have not reported since the restart, decides too.)
+        let missed = try restarted.apply(.tick, at: at(10 + 4200 + 1)).filter { $0.service == "backup" }
+        #expect(missed.map(\.to) == ["down"])
+        #expect(missed.first?.from == "up")
+        #expect(missed.first?.reason.contains("not running") == false, "\(missed.first?.reason ?? "")")
+    }
+
     @Test func theTargetCheckReplacesADecisionWhoseTargetFailed() throws {
         var (core, _) = try running()
         _ = try core.apply(.probeResult(result(false, at: 5), service: "web-1"), at: at(5))

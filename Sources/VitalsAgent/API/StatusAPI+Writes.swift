@@ -186,19 +186,25 @@ extension StatusAPI {
 }
 
 extension StatusAPI: HTTPDeferringHandler {
-    /// Answers every request at once on the server's loop, except a reload:
-    /// reading and parsing the configuration file is I/O, so it runs on a
-    /// thread of its own and the answer follows when it is done. Reads go on
-    /// being served meanwhile.
+    /// Answers reads at once on the server's loop. A write is decided at once
+    /// too, but answered only when the owner has recorded what it decided
+    /// (journaled and fsync'd in the agent): a maintenance, hold or
+    /// switchover acknowledged just before a crash is not lost. A reload's
+    /// file is read and parsed on a thread of its own. Reads go on being
+    /// served meanwhile.
     public func handle(_ request: HTTPRequest, deferral: HTTPDeferral) -> HTTPResponse? {
-        guard reload != nil, request.method == .post, request.pathSegments == ["v1", "reload"] else {
-            return handle(request)
+        if reload != nil, request.method == .post, request.pathSegments == ["v1", "reload"] {
+            if let denied = authorize(request) { return denied }
+            let responder = deferral.responder()
+            LoopThread.detach(name: "vitals-reload") { [self] in
+                responder.respond(reloadConfig())
+            }
+            return nil
         }
-        if let denied = authorize(request) { return denied }
+        let response = handle(request)
+        guard request.method == .post, (200..<300).contains(response.status.code) else { return response }
         let responder = deferral.responder()
-        LoopThread.detach(name: "vitals-reload") { [self] in
-            responder.respond(reloadConfig())
-        }
+        owner.whenRecorded { responder.respond(response) }
         return nil
     }
 }

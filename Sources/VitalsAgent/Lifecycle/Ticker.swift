@@ -58,7 +58,10 @@ final class Ticker: Sendable {
             defer { progress.savedVersion = version }
             return progress.savedVersion != version
         }
-        if changed { store.save(view.core.persistentSnapshot(at: view.publishedAt)) }
+        // While the state directory fails (a full disk), try the snapshot
+        // again every tick: it must name what was decided meanwhile as soon
+        // as the disk takes writes again, not at the next change.
+        if changed || store.health.isDegraded { store.save(view.core.persistentSnapshot(at: view.publishedAt)) }
         guard notifier.isEnabled else { return }
         let now = ContinuousClock.now
         progress.withLock { progress in

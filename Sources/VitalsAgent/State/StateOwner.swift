@@ -151,6 +151,13 @@ public final class StateOwner: Sendable {
         effects.sync {}
     }
 
+    /// Calls `body` once every event published so far has been handed over
+    /// (journaled, in the agent): an operator's command is answered only
+    /// when what it decided is on disk. Never waits itself.
+    public func whenRecorded(_ body: @escaping @Sendable () -> Void) {
+        effects.async(execute: body)
+    }
+
     // MARK: Reads: never wait for a decision
 
     /// The last published view.

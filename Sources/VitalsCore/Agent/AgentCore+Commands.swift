@@ -10,7 +10,14 @@ extension AgentCore {
         maintenanceReasons[service] = on ? reason : nil
         let change = entries[i].health.setMaintenance(on, reason: reason, at: now)
         stateVersion &+= 1
-        return decide(after: change.map { [$0] } ?? [], at: now)
+        var events = decide(after: change.map { [$0] } ?? [], at: now)
+        // The journal carries the end of a maintenance, so a restart that
+        // replays it ends it on time.
+        if on, let until, let own = events.firstIndex(where: { $0.kind == .stateChange && $0.service == service }) {
+            events[own].until = until
+            recentEvents.update(events[own].id) { $0.until = until }
+        }
+        return events
     }
 
     mutating func groupCommand(_ group: String, at now: Date,

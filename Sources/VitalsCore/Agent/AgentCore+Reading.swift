@@ -48,6 +48,6 @@ extension AgentCore {
             }
         }
         return AgentSnapshot(savedAt: now, groups: coordinator.persisted, maintenance: maintenance,
-                             lastBeats: lastBeats, lastKnown: lastKnown)
+                             lastBeats: lastBeats, lastKnown: lastKnown, lastEventID: nextEventID - 1)
     }
 }

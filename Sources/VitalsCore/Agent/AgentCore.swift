@@ -67,10 +67,18 @@ public struct AgentCore: Sendable {
                 recentEvents: [AgentEvent] = [], firstEventID: UInt64 = 1, recentCapacity: Int = 1000) {
         self.config = config
         self.startedAt = startedAt
-        entries = ChunkedArray(config.services.map {
-            Entry(config: $0, health: ServiceHealth(service: $0, startedAt: startedAt,
-                                                   lastBeat: snapshot?.lastBeats[$0.name]),
-                  reported: !$0.isProbed, carried: nil)
+        // What the journal recorded after the snapshot was written counts too:
+        // a decision or a command acknowledged just before a crash is not lost.
+        let snapshot = snapshot.map { $0.replaying(recentEvents) }
+            ?? (recentEvents.isEmpty ? nil : AgentSnapshot(savedAt: .distantPast).replaying(recentEvents))
+        var lastKnown = snapshot?.lastKnown ?? [:]
+        entries = ChunkedArray(config.services.map { service in
+            let lastBeat = snapshot?.lastBeats[service.name]
+            // A heartbeat service is what it was: its state is restored with its last beat.
+            let restored = service.isProbed || lastBeat == nil ? nil : lastKnown.removeValue(forKey: service.name)
+            return Entry(config: service, health: ServiceHealth(service: service, startedAt: startedAt,
+                                                                lastBeat: lastBeat, restoring: restored),
+                         reported: !service.isProbed, carried: nil)
         })
         for i in entries.indices {
             let name = entries[i].config.name
@@ -87,7 +95,7 @@ public struct AgentCore: Sendable {
         nextEventID = max(firstEventID, (recentEvents.map(\.id).max() ?? 0) + 1)
         self.recentEvents = RecentEvents(capacity: recentCapacity)
         self.recentEvents.append(contentsOf: recentEvents)
-        lastKnown = snapshot?.lastKnown ?? [:]
+        self.lastKnown = lastKnown
     }
 
     // MARK: The one entry

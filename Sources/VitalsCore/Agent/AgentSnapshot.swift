@@ -21,10 +21,15 @@ public struct AgentSnapshot: Codable, Sendable, Equatable {
     public var lastBeats: [String: Date]
     /// Each service's state when the snapshot was taken.
     public var lastKnown: [String: ServiceView]
+    /// The id of the last event the snapshot includes; journaled events after
+    /// it are replayed at start (nil in snapshots written before it existed:
+    /// then events after `savedAt` are).
+    public var lastEventID: UInt64?
 
     public init(savedAt: Date, groups: [String: GroupEngine.Persisted] = [:], maintenance: [String: Maintenance] = [:],
-                lastBeats: [String: Date] = [:], lastKnown: [String: ServiceView] = [:]) {
+                lastBeats: [String: Date] = [:], lastKnown: [String: ServiceView] = [:], lastEventID: UInt64? = nil) {
         self.savedAt = savedAt
+        self.lastEventID = lastEventID
         self.groups = groups
         self.maintenance = maintenance
         self.lastBeats = lastBeats

@@ -6,11 +6,11 @@ public enum ServiceHealth: Sendable {
     case probed(HealthTracker)
     case heartbeat(HeartbeatTracker)
 
-    public init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil) {
+    public init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil, restoring restored: ServiceView? = nil) {
         switch service.check {
         case .heartbeat(let check):
             self = .heartbeat(HeartbeatTracker(service: service.name, check: check,
-                                               startedAt: startedAt, lastBeat: lastBeat))
+                                               startedAt: startedAt, lastBeat: lastBeat, restoring: restored))
         case .http, .tcp, .exec:
             self = .probed(HealthTracker(service: service.name, timing: service.timing, startedAt: startedAt))
         }

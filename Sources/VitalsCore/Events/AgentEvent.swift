@@ -24,6 +24,8 @@ public struct AgentEvent: Codable, Sendable, Equatable {
     public var active: [String]?
     /// What the event's actions did, filled in as they finish.
     public var actions: [ActionOutcome]
+    /// For a service put in maintenance: when it ends by itself, if it does.
+    public var until: Date?
 
     public init(id: UInt64, time: Date, kind: EventKind, group: String? = nil, service: String? = nil,
                 from: String? = nil, to: String? = nil, reason: String, rule: String? = nil,

@@ -28,8 +28,9 @@ public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
 /// - **Start** records `runningSince` and changes no state; the run's duration
 ///   is taken from it when the finishing beat brings none.
 /// - **Unknown** until the first success or fail beat, or the first missed
-///   deadline. A `lastBeat` restored after a restart only moves the deadline:
-///   the state it had is not known here, so it starts `unknown` again.
+///   deadline. After a restart, the last beat and the state recorded with it
+///   are restored (`restoring:`): the service is what it was, and its
+///   deadline continues from the recorded beat.
 /// - **Maintenance** works as in `HealthTracker`: beats and deadlines are
 ///   still decided underneath, and turning it off reports what they imply.
 ///
@@ -79,13 +80,26 @@ public struct HeartbeatTracker: Sendable {
     private var underlying: Verdict
     private var inMaintenance = false
 
-    public init(service: String, check: HeartbeatCheck, startedAt: Date, lastBeat: Date? = nil) {
+    /// - Parameter restoring: the state recorded before a restart, with the
+    ///   last beat; ignored without a last beat, or when it is `unknown`.
+    public init(service: String, check: HeartbeatCheck, startedAt: Date, lastBeat: Date? = nil,
+                restoring restored: ServiceView? = nil) {
         self.service = service
         self.check = check
         self.startedAt = startedAt
         self.lastBeat = lastBeat
         underlying = Verdict(state: .unknown, reason: "no heartbeat yet", rule: "awaiting first heartbeat")
         since = startedAt
+        if lastBeat != nil, let restored, [.up, .degraded, .down].contains(restored.state) {
+            underlying = Verdict(state: restored.state, reason: restored.reason, rule: "restored after a restart")
+            since = restored.since
+            switch restored.state {
+            case .up, .degraded: consecutiveSuccesses = 1
+            case .down: consecutiveFailures = 1
+            case .unknown, .maintenance, .flapping: break
+            }
+        }
+        state = underlying.state
         reason = underlying.reason
         decidingRule = underlying.rule
     }
