@@ -176,6 +176,7 @@ struct ProbeBench {
 /// Counts results; during the measured window also keeps each probe's latency.
 /// `deliver` runs on the scheduler's loop thread only; `latencies` and
 /// `reasons` are read after `stop()` has joined that thread.
+// @unchecked: the counters are touched by the loop thread only, the rest after stop() joined it.
 final class CountingSink: ProbeResultSink, @unchecked Sendable {
     struct Counts {
         var ok: UInt64
