@@ -34,6 +34,18 @@ struct StatusPageCannedAPITests {
         let groups = try page.value(##"document.getElementById("groups").innerText"##) as? String ?? ""
         #expect(groups.contains("web") && groups.contains("degraded"), "the group and its state: \(groups)")
         #expect(groups.contains("held"), "the held group says so")
+        let groupPills = try page.json("""
+        (function () {
+          var out = {};
+          document.querySelectorAll("#groups details > summary").forEach(function (s) {
+            out[s.querySelector("b").textContent] = s.querySelector(".st").textContent;
+          });
+          return JSON.stringify(out);
+        })()
+        """) as? [String: String]
+        #expect(groupPills == ["web": "degraded", "db": "down"],
+                "a held group whose active member does not serve is shown down (red), whatever still serves")
+        #expect(groups.contains("The active member does not serve and the group is held"))
         let events = try page.value(##"document.getElementById("events").innerText"##) as? String ?? ""
         #expect(events.contains("web-2") && events.contains("page-oncall"), "the event with its action: \(events)")
         #expect(try page.value(##"document.querySelectorAll("#groups details").length"##) as? Int == 2,
@@ -153,7 +165,7 @@ final class CannedAPI: Sendable {
     "groups":[{"name":"web","mode":"active-passive","state":"degraded","condition":"degraded","active":["web-1"],"active_member":"web-1",
     "members":[{"name":"web-1","state":"up","reason":"ok","active":true},{"name":"web-2","state":"down","reason":"REASON","active":false}],
     "serving":["web-1"],"held":false,"isolated":false,"recent_failovers":0,"recent_events":[]},
-    {"name":"db","mode":"active-active","state":"maintenance","condition":"maintenance","active":["db-main"],
+    {"name":"db","mode":"active-active","state":"maintenance","condition":"down","active":["db-main"],
     "members":[{"name":"db-main","state":"maintenance","reason":"patching","active":true}],
     "serving":["db-main"],"held":true,"hold":{"cause":"operator","since":"2026-01-01T00:00:00.000Z","reason":"patch night"},
     "isolated":false,"recent_failovers":0,"recent_events":[]}]}

@@ -190,18 +190,22 @@
       if (!gMatch && !hits) continue;
       shown++;
       var key = "g:" + g.name;
-      var open = isOpen(key, g.state !== "up" || groups.length <= 8, ts.length > 0);
+      // A group whose condition is down is an emergency even while some member
+      // serves (held on a dead active member): red, and open.
+      var shownState = g.condition === "down" ? "down" : g.state;
+      var open = isOpen(key, shownState !== "up" || groups.length <= 8, ts.length > 0);
       var meta = esc(g.mode) + " · " + esc(g.condition) + " · active: " + (g.active && g.active.length ? esc(g.active.join(", ")) : "none") +
         " · " + members.length + " member" + (members.length === 1 ? "" : "s");
       var tags = (g.held ? ' <span class="tag hold">held</span>' : "") + (g.isolated ? ' <span class="tag hold">isolated</span>' : "") +
         (g.pending ? ' <span class="tag">pending ' + esc(g.pending.kind) + "</span>" : "");
       var notes = "";
       if (g.hold) notes += '<p class="note warn">Held (' + esc(g.hold.cause) + ") " + when(g.hold.since) + ": " + esc(g.hold.reason) + "</p>";
+      if (g.held && g.condition === "down") notes += '<p class="note warn">The active member does not serve and the group is held: release it or switch over.</p>';
       if (g.isolated) notes += '<p class="note warn">Isolated: ' + esc(g.isolation_reason) + "</p>";
       if (g.pending) notes += '<p class="note">Pending ' + esc(g.pending.kind) + " " + esc(g.pending.from) + " → " + esc(g.pending.to) +
         " not before " + esc(g.pending.not_before) + ": " + esc(g.pending.reason) + "</p>";
       if (g.last_move_at) notes += '<p class="note">Last move ' + when(g.last_move_at) + "; failovers in window: " + esc(g.recent_failovers) + "</p>";
-      html += '<details data-k="' + esc(key) + '"' + (open ? " open" : "") + "><summary><b>" + esc(g.name) + "</b>" + pill(g.state) +
+      html += '<details data-k="' + esc(key) + '"' + (open ? " open" : "") + "><summary><b>" + esc(g.name) + "</b>" + pill(shownState) +
         '<span class="meta">' + meta + "</span>" + tags + "</summary>" +
         (open ? '<div class="gbody"><div class="gctl">' +
           (g.held ? '<button type="button" data-act="release" data-g="' + esc(g.name) + '">Release</button>'
