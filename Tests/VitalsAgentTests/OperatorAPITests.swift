@@ -131,6 +131,7 @@ import VitalsTestKit
     @Test func maintenanceEndsByItselfAtItsExpiry() throws {
         let (api, state, _) = makeAPI()
         probe(state, "web-1", ok: true)
+        probe(state, "web-2", ok: true) // web-1 is not the group's last serving member
         let (code, _) = post(api, "/v1/services/web-1/maintenance", body: #"{"reason":"kernel update","for":"30m"}"#)
         #expect(code == 200)
         let service = try #require(get(api, "/v1/services/web-1"))
@@ -152,6 +153,7 @@ import VitalsTestKit
 
     @Test func readyEndsMaintenance() {
         let (api, state, _) = makeAPI()
+        probe(state, "web-1", ok: true) // web-2 is not the group's last serving member
         probe(state, "web-2", ok: true)
         #expect(post(api, "/v1/services/web-2/maintenance").0 == 200)
         #expect(get(api, "/v1/services/web-2")?["state"] as? String == "maintenance")

@@ -17,7 +17,10 @@ extension GroupEngineTests {
         #expect(summary(held) == ["held ->-"])
         #expect(held[0].reason == "db migration")
         #expect(line.engine.heldReason == "db migration")
-        #expect(line.engine.hold(reason: "db migration, day 2", at: at(6)).isEmpty)
+        let again = line.engine.hold(reason: "db migration, day 2", at: at(6))
+        #expect(summary(again) == ["held ->-"], "a new reason is recorded")
+        #expect(again.first?.reason.contains("(was: db migration, held since") == true)
+        #expect(line.engine.hold(reason: "db migration, day 2", at: at(7)).isEmpty, "the same reason changes nothing")
         #expect(line.engine.heldReason == "db migration, day 2")
 
         // Held with a failed active member: an emergency, but nothing moves.
@@ -29,6 +32,23 @@ extension GroupEngineTests {
         #expect(summary(released) == ["released ->-", "failover web-1>web-2"])
         #expect(released[0].reason.contains("db migration, day 2"))
         #expect(line.engine.release(at: at(21)).isEmpty)
+    }
+
+    /// An operator's hold over the failover limit's: the operator takes
+    /// charge, the event names the limit's reason, and the counted moves are
+    /// forgotten as a release of the limit's hold would.
+    @Test func holdingAGroupTheFailoverLimitHoldsMakesItAnOperatorHold() {
+        var line = Timeline(activePassive(["web-1", "web-2"], maxFailovers: 1, window: .seconds(600)))
+        line.allUp(["web-1", "web-2"])
+        line.set(["web-1": .down], at: 10)
+        line.set(["web-1": .up], at: 20)
+        line.set(["web-2": .down], at: 30)
+        #expect(line.engine.hold?.cause == .failoverLimit)
+        let held = line.engine.hold(reason: "investigating", at: at(40))
+        #expect(summary(held) == ["held ->-"])
+        #expect(held.first?.reason.hasPrefix("investigating (was held by the failover limit since ") == true)
+        #expect(line.engine.hold?.cause == .operatorRequest)
+        #expect(line.engine.recentMoves.isEmpty)
     }
 
     // MARK: - Switchover

@@ -7,28 +7,6 @@ import VitalsSystem
 /// to the owner; the answer lists the events it caused.
 extension StatusAPI {
 
-    /// Token-checked POST with its arguments (query items, then a JSON object body).
-    func write(_ request: HTTPRequest, _ body: ([String: String]) -> HTTPResponse) -> HTTPResponse {
-        guard request.method == .post else { return notAllowed([.post]) }
-        if let denied = authorize(request) { return denied }
-        var arguments: [String: String] = [:]
-        for item in request.queryItems { arguments[item.name] = item.value }
-        if !request.body.isEmpty {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
-                return .error(status: .badRequest, message: "the body must be a JSON object, e.g. {\"reason\": \"...\"}")
-            }
-            for (key, value) in object {
-                switch value {
-                case let text as String: arguments[key] = text
-                case let number as NSNumber: arguments[key] = number.stringValue
-                default:
-                    return .error(status: .badRequest, message: "\(key): expected a string")
-                }
-            }
-        }
-        return body(arguments)
-    }
-
     /// Applies an operator command and answers with the events it caused.
     func perform(_ input: AgentInput, subject: String) -> HTTPResponse {
         do {
@@ -48,37 +26,36 @@ extension StatusAPI {
         }
     }
 
-    func groupCommand(_ command: String, group: String, _ arguments: [String: String]) -> HTTPResponse {
+    /// The fields each group command takes (`WriteFields`).
+    static func fields(ofGroupCommand command: String) -> WriteFields {
+        switch command {
+        case "switchover": .switchover
+        case "hold": .hold
+        default: .none
+        }
+    }
+
+    func groupCommand(_ command: String, group: String, _ arguments: WriteFields.Arguments) -> HTTPResponse {
         switch command {
         case "switchover":
-            guard let target = arguments["to"] ?? arguments["member"], !target.isEmpty else {
+            guard let target = arguments.text("to"), !target.isEmpty else {
                 return .error(status: .badRequest, message: "switchover needs a target member: {\"to\": \"web-2\"}")
             }
             return perform(.switchover(group: group, to: target), subject: group)
         case "hold":
-            return perform(.hold(group: group, reason: arguments["reason"] ?? "held by an operator"), subject: group)
+            return perform(.hold(group: group, reason: arguments.text("reason") ?? "held by an operator",
+                                 force: arguments.flag("force")), subject: group)
         default:
             return perform(.release(group: group), subject: group)
         }
     }
 
-    func maintenance(service: String, on: Bool, _ arguments: [String: String]) -> HTTPResponse {
-        var until: Date?
-        if on, let text = arguments["for"] ?? arguments["duration"] {
-            guard let duration = DurationText.parse(text), duration > .zero else {
-                return .error(status: .badRequest, message: "for: expected a duration like 30m or 2h, got \"\(text)\"")
-            }
-            until = clock.now().adding(duration)
-        }
-        if on, let text = arguments["until"] {
-            guard let date = try? Date(text, strategy: .iso8601) else {
-                return .error(status: .badRequest,
-                              message: "until: expected an ISO 8601 time like 2026-11-28T06:00:00Z, got \"\(text)\"")
-            }
-            until = date
-        }
-        let reason = arguments["reason"] ?? (on ? "maintenance by an operator" : "ready again")
-        return perform(.maintenance(service: service, on: on, reason: reason, until: until), subject: service)
+    func maintenance(service: String, on: Bool, _ arguments: WriteFields.Arguments) -> HTTPResponse {
+        // `WriteFields.maintenance` lets through at most one of the two, and only a future `until`.
+        let until = arguments.duration("for").map { clock.now().adding($0) } ?? arguments.time("until")
+        let reason = arguments.text("reason") ?? (on ? "maintenance by an operator" : "ready again")
+        return perform(.maintenance(service: service, on: on, reason: reason, until: on ? until : nil,
+                                    force: arguments.flag("force")), subject: service)
     }
 
     func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
@@ -195,6 +172,10 @@ extension StatusAPI: HTTPDeferringHandler {
     public func handle(_ request: HTTPRequest, deferral: HTTPDeferral) -> HTTPResponse? {
         if reload != nil, request.method == .post, request.pathSegments == ["v1", "reload"] {
             if let denied = authorize(request) { return denied }
+            if case .failure(let rejection) = WriteFields.none.parse(query: request.queryItems, body: request.body,
+                                                                      now: clock.now()) {
+                return .error(status: .badRequest, message: rejection.description)
+            }
             let responder = deferral.responder()
             LoopThread.detach(name: "vitals-reload") { [self] in
                 responder.respond(reloadConfig())

@@ -88,7 +88,8 @@ public struct StatusAPI: HTTPHandler {
         case ("services", 3) where path[2] == "up":
             return read(request) { up(path[1], strict: request.queryValue("strict") == "1") }
         case ("services", 3) where path[2] == "maintenance" || path[2] == "ready":
-            return write(request) { maintenance(service: path[1], on: path[2] == "maintenance", $0) }
+            let on = path[2] == "maintenance"
+            return write(request, on ? .maintenance : .ready) { maintenance(service: path[1], on: on, $0) }
         case ("groups", 1):
             return read(request) { document(.groups) }
         case ("groups", 2):
@@ -100,11 +101,11 @@ public struct StatusAPI: HTTPHandler {
         case ("groups", 5) where path[2] == "members" && path[4] == "active":
             return read(request) { memberActive(group: path[1], member: path[3]) }
         case ("groups", 3) where ["switchover", "hold", "release"].contains(path[2]):
-            return write(request) { groupCommand(path[2], group: path[1], $0) }
+            return write(request, Self.fields(ofGroupCommand: path[2])) { groupCommand(path[2], group: path[1], $0) }
         case ("events", 1):
             return read(request) { events(request) }
         case ("reload", 1):
-            return write(request) { _ in reloadConfig() }
+            return write(request, .none) { _ in reloadConfig() }
         case ("heartbeat", 2), ("heartbeat", 3):
             let methods: [HTTPMethod] = allowGetHeartbeats ? [.post, .get] : [.post]
             guard methods.contains(request.method) else { return notAllowed(methods) }

@@ -3,9 +3,22 @@ import Foundation
 extension AgentCore {
     // MARK: Operator commands
 
-    mutating func setMaintenance(_ on: Bool, for service: String, reason: String, until: Date?,
+    /// Maintenance on or off. Turning it on is refused unless `force` when
+    /// it would leave a group with no serving member
+    /// (`GroupEngine.maintenanceConsequence(on:)`); the refusal names each
+    /// such group.
+    mutating func setMaintenance(_ on: Bool, for service: String, reason: String, until: Date?, force: Bool,
                                  at now: Date) throws(AgentRefusal) -> [AgentEvent] {
         guard let i = index[service] else { throw .unknownService(service) }
+        if on, !force {
+            let costs = coordinator.engines.compactMap { engine in
+                engine.maintenanceConsequence(on: service).map { "group \(engine.group.name) with \($0)" }
+            }
+            if !costs.isEmpty {
+                throw .refused("maintenance on \(service) would leave \(costs.joined(separator: " and ")); "
+                               + Self.forceHint)
+            }
+        }
         maintenanceUntil[service] = on ? until : nil
         maintenanceReasons[service] = on ? reason : nil
         let change = entries[i].health.setMaintenance(on, reason: reason, at: now)
@@ -19,6 +32,21 @@ extension AgentCore {
         }
         return events
     }
+
+    /// A hold, refused unless `force` when it would leave the group with no
+    /// serving member (`GroupEngine.holdConsequence`).
+    mutating func hold(_ group: String, reason: String, force: Bool,
+                       at now: Date) throws(AgentRefusal) -> [AgentEvent] {
+        try groupCommand(group, at: now) { engine in
+            if !force, let cost = engine.holdConsequence {
+                return .failure(.refused("hold on group \(group) would \(cost); " + Self.forceHint))
+            }
+            return .success(engine.hold(reason: reason, at: now))
+        }
+    }
+
+    /// How a refusal that `force` overrides ends.
+    static let forceHint = #"send "force": true to do it anyway"#
 
     mutating func groupCommand(_ group: String, at now: Date,
                                _ body: (inout GroupEngine) -> Result<[GroupEvent], AgentRefusal>) throws(AgentRefusal) -> [AgentEvent] {

@@ -140,8 +140,8 @@ public struct AgentCore: Sendable {
             return reload(config, at: now)
         case .reloadRefused(let errors):
             return refusedReload(errors, at: now)
-        case .maintenance(let service, let on, let reason, let until):
-            return try setMaintenance(on, for: service, reason: reason, until: until, at: now)
+        case .maintenance(let service, let on, let reason, let until, let force):
+            return try setMaintenance(on, for: service, reason: reason, until: until, force: force, at: now)
         case .switchover(let group, let member):
             return try groupCommand(group, at: now) { engine in
                 switch engine.switchover(to: member, at: now) {
@@ -149,8 +149,8 @@ public struct AgentCore: Sendable {
                 case .failure(let refusal): .failure(.refused(refusal.description))
                 }
             }
-        case .hold(let group, let reason):
-            return try groupCommand(group, at: now) { .success($0.hold(reason: reason, at: now)) }
+        case .hold(let group, let reason, let force):
+            return try hold(group, reason: reason, force: force, at: now)
         case .release(let group):
             return try groupCommand(group, at: now) { .success($0.release(at: now)) }
         case .confirmTarget(let id):

@@ -23,12 +23,16 @@ public enum AgentInput: Sendable {
     /// changes but the event that says so.
     case reloadRefused(errors: [String])
     /// An operator put a service in maintenance (`on`), optionally until a
-    /// time, or took it out.
-    case maintenance(service: String, on: Bool, reason: String, until: Date? = nil)
+    /// time, or took it out. Putting in maintenance the last serving member
+    /// of a group (or the active member of a held one) is refused unless
+    /// `force`: see `AgentCore.maintenanceConsequence(of:)`.
+    case maintenance(service: String, on: Bool, reason: String, until: Date? = nil, force: Bool = false)
     /// An operator moves an active-passive group to `member` now.
     case switchover(group: String, to: String)
-    /// An operator pauses a group's automatic decisions.
-    case hold(group: String, reason: String)
+    /// An operator pauses a group's automatic decisions. Holding a group
+    /// that serves through no usable member is refused unless `force`: see
+    /// `GroupEngine.holdConsequence`.
+    case hold(group: String, reason: String, force: Bool = false)
     /// An operator resumes a group's automatic decisions.
     case release(group: String)
     /// Right before the actions of event `id` run: is its target still up?

@@ -4,18 +4,76 @@ extension GroupEngine {
     // MARK: Operator commands
 
     /// Pauses automatic decisions (Patroni's maintenance mode): one `held`
-    /// event. Holding an already operator-held group only updates the reason;
-    /// holding a group the failover limit holds turns it into an operator hold.
+    /// event. Holding an already operator-held group with a new reason
+    /// records it: a `held` event naming the old reason (the hold keeps its
+    /// start); the same reason again changes nothing. Holding a group the
+    /// failover limit holds turns it into an operator hold (`held`, naming the
+    /// limit's reason) and forgets the counted moves, as releasing the limit's
+    /// hold would: the operator has taken charge.
     public mutating func hold(reason: String, at now: Date) -> [GroupEvent] {
         let text = reason.isEmpty ? "held by operator" : reason
-        if let current = hold, current.cause == .operatorRequest {
-            hold?.reason = text
-            return []
+        if let current = hold {
+            switch current.cause {
+            case .operatorRequest:
+                guard current.reason != text else { return [] }
+                hold?.reason = text
+                let was = "\(text) (was: \(current.reason), held since \(Self.stamp(current.since)))"
+                return [emit(.held, reason: was, snap: snapshot, at: now)]
+            case .failoverLimit:
+                hold = GroupHold(cause: .operatorRequest, reason: text, since: now)
+                recentMoves.removeAll()
+                let was = "\(text) (was held by the failover limit since \(Self.stamp(current.since)): \(current.reason))"
+                return [emit(.held, reason: was, snap: snapshot, at: now)]
+            }
         }
         hold = GroupHold(cause: .operatorRequest, reason: text, since: now)
         pending = nil
         nextWakeup = nil
         return [emit(.held, reason: text, snap: snapshot, at: now)]
+    }
+
+    /// What a new hold would cost, or nil when the group keeps serving: a
+    /// hold freezes the active choice, so a group that serves through no
+    /// usable member (an active-passive group whose active member failed
+    /// and has not yet moved, a group that is down or still starting) would
+    /// stay without one until released, whatever recovers meanwhile.
+    /// Nil while already held: a second hold changes only the reason.
+    /// Reads "keep its traffic on web-1 (down) until released" or "leave it
+    /// with no serving member until released (web-1 down, web-2 down)".
+    public var holdConsequence: String? {
+        guard hold == nil else { return nil }
+        let snap = snapshot
+        guard !active.contains(where: snap.isUsable) else { return nil }
+        if isActivePassive, let member = active.first {
+            return "keep its traffic on \(member) (\(Self.brief(member, snap))) until released"
+        }
+        let members = group.members.map { "\($0) \(Self.brief($0, snap))" }.joined(separator: ", ")
+        return "leave it with no serving member until released (\(members))"
+    }
+
+    /// What maintenance on `member` would cost this group, or nil when the
+    /// group keeps a serving member: `member` serves now and no other member
+    /// does, or the group is paused (held or isolated, so nothing moves) with
+    /// `member` as its active member. A member that serves nothing now takes
+    /// nothing away. Reads "no serving member (web-2 down)".
+    public func maintenanceConsequence(on member: String) -> String? {
+        let snap = snapshot
+        guard group.members.contains(member), snap.isUsable(member) else { return nil }
+        if isPaused, isActivePassive, active.first == member {
+            return "no serving member (\(isHeld ? "held" : "isolated"): its traffic stays on \(member))"
+        }
+        let others = group.members.filter { $0 != member }
+        guard !others.contains(where: snap.isUsable) else { return nil }
+        let states = others.isEmpty ? "its only member" : others.map { "\($0) \(Self.brief($0, snap))" }
+            .joined(separator: ", ")
+        return "no serving member (\(states))"
+    }
+
+    /// "down", "in maintenance", "blocked by db".
+    static func brief(_ member: String, _ snap: Snapshot) -> String {
+        if let root = snap.rootCause(member) { return "blocked by \(root)" }
+        let state = snap.state(member)
+        return state == .maintenance ? "in maintenance" : state.rawValue
     }
 
     /// Resumes automatic decisions: one `released` event, then whatever the

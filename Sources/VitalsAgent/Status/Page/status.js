@@ -369,19 +369,31 @@
       if (p.act === "maintenance") { if (val("f-reason")) body.reason = val("f-reason"); if (val("f-for")) body["for"] = val("f-for"); }
     }
     $("dlg-ok").disabled = true;
-    fetch(path, { method: "POST", cache: "no-store", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" }, body: JSON.stringify(body) })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (answer) {
-          if (r.status === 401) { store("vitals-token", null); updateForget(); $("dlg-token").className = ""; }
-          if (!r.ok) throw new Error((answer && answer.error && answer.error.message) || ("HTTP " + r.status));
-          store("vitals-token", token);
-          updateForget();
-          closeDialog();
-          var n = (answer && answer.events) ? answer.events.length : 0;
-          banner(p.act + " " + (p.group || p.service) + ": done" + (n ? ", " + n + " event" + (n === 1 ? "" : "s") : ""), "ok");
-          tick();
+    // A 409 that `force` overrides (the last serving member of a group) shows
+    // its message and asks before sending the command again with force.
+    var send = function () {
+      return fetch(path, { method: "POST", cache: "no-store", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" }, body: JSON.stringify(body) })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (answer) {
+            if (r.status === 401) { store("vitals-token", null); updateForget(); $("dlg-token").className = ""; }
+            var message = (answer && answer.error && answer.error.message) || ("HTTP " + r.status);
+            if (r.status === 409 && !body.force && message.indexOf('"force": true') >= 0) {
+              $("dlg-err").textContent = message;
+              if (!window.confirm(message.replace(/; send "force": true to do it anyway$/, "") + ".\n\nDo it anyway?")) throw new Error(message);
+              body.force = true;
+              return send();
+            }
+            if (!r.ok) throw new Error(message);
+            store("vitals-token", token);
+            updateForget();
+            closeDialog();
+            var n = (answer && answer.events) ? answer.events.length : 0;
+            banner(p.act + " " + (p.group || p.service) + ": done" + (n ? ", " + n + " event" + (n === 1 ? "" : "s") : ""), "ok");
+            tick();
+          });
         });
-      })
+    };
+    send()
       .catch(function (err) { $("dlg-err").textContent = String(err && err.message ? err.message : err); })
       .then(function () { $("dlg-ok").disabled = false; });
   }
