@@ -84,11 +84,11 @@ public struct CurlRequest: Sendable {
     private final class Transfer {
         let limit: Int
         let cancellation: Cancellation?
-        /// Streaming: takes each chunk as it arrives, and nothing is kept.
-        let sink: ((UnsafeRawBufferPointer) -> Void)?
+        /// Streaming: takes each chunk as it arrives (false: stop), and nothing is kept.
+        let sink: ((UnsafeRawBufferPointer) -> Bool)?
         var bytes: [UInt8] = []
         var total = 0
-        init(limit: Int, cancellation: Cancellation?, sink: ((UnsafeRawBufferPointer) -> Void)? = nil) {
+        init(limit: Int, cancellation: Cancellation?, sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) {
             self.limit = limit
             self.cancellation = cancellation
             self.sink = sink
@@ -105,10 +105,11 @@ public struct CurlRequest: Sendable {
     /// long as the server likes (a watch). `timeout` then bounds the connect
     /// only: there is no total or low-speed limit, so an idle stream stays
     /// open until the server ends it or `cancellation` fires (noticed within
-    /// about a second, when curl next reports progress). TCP keepalive is on.
-    /// The response's `body` is empty.
+    /// about a second, when curl next reports progress) or `onData` answers
+    /// false (the transfer then fails with `CURLE_WRITE_ERROR`). TCP keepalive
+    /// is on. The response's `body` is empty.
     public func performStreaming(cancellation: Cancellation,
-                                 onData: @escaping (UnsafeRawBufferPointer) -> Void) -> Result<Response, CurlError> {
+                                 onData: @escaping (UnsafeRawBufferPointer) -> Bool) -> Result<Response, CurlError> {
         run(Transfer(limit: 0, cancellation: cancellation, sink: onData), streaming: true)
     }
 
@@ -150,8 +151,7 @@ public struct CurlRequest: Sendable {
             let n = size * count
             transfer.total += n
             if let sink = transfer.sink {
-                sink(UnsafeRawBufferPointer(start: data, count: n))
-                return n
+                return sink(UnsafeRawBufferPointer(start: data, count: n)) ? n : 0
             }
             let room = transfer.limit - transfer.bytes.count
             if let data, room > 0 {
