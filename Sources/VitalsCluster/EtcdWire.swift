@@ -43,8 +43,11 @@ enum EtcdWire {
     }
 
     static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        // Sorted: the same request is the same bytes (tests, logs).
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Only our own request structs come here: encoding cannot fail.
-        Array(try! JSONEncoder().encode(value))
+        return Array(try! encoder.encode(value))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(WireError) -> T {

@@ -25,6 +25,8 @@ public struct WatchStreamParser: Sendable {
     public var maxLineBytes: Int
 
     private var pending: [UInt8] = []
+    /// Dropping the rest of a line that was too long.
+    private var skipping = false
 
     public init(maxLineBytes: Int = 16 << 20) { self.maxLineBytes = maxLineBytes }
 
@@ -33,13 +35,17 @@ public struct WatchStreamParser: Sendable {
         var messages: [Message] = []
         for byte in chunk {
             if byte == UInt8(ascii: "\n") {
-                if let message = Self.parse(pending) { messages.append(message) }
+                if !skipping, let message = Self.parse(pending) { messages.append(message) }
                 pending.removeAll(keepingCapacity: true)
+                skipping = false
+            } else if skipping {
+                continue
             } else if pending.count < maxLineBytes {
                 pending.append(byte)
             } else {
                 messages.append(.failed("watch line longer than \(maxLineBytes) bytes"))
                 pending.removeAll()
+                skipping = true
             }
         }
         return messages
@@ -48,8 +54,11 @@ public struct WatchStreamParser: Sendable {
     /// The stream ended: answers the message of a last line without a newline
     /// (an error body is a single object, not newline-terminated).
     public mutating func finish() -> [Message] {
-        defer { pending.removeAll() }
-        return Self.parse(pending).map { [$0] } ?? []
+        defer {
+            pending.removeAll()
+            skipping = false
+        }
+        return skipping ? [] : Self.parse(pending).map { [$0] } ?? []
     }
 
     private struct Line: Decodable {
