@@ -55,9 +55,17 @@ public enum KeepAlive: Sendable, Equatable {
 }
 
 /// A key, or every key that starts with a prefix.
-public enum KeyRange: Sendable, Equatable {
+public enum KeyRange: Sendable, Equatable, CustomStringConvertible {
     case key(String)
     case prefix(String)
+
+    /// "/vitals/leader", "prefix /vitals/views/".
+    public var description: String {
+        switch self {
+        case .key(let key): key
+        case .prefix(let prefix): "prefix \(prefix)"
+        }
+    }
 }
 
 /// "`key` exists and is bound to `lease`": true for the holder of a leader

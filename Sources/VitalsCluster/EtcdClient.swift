@@ -60,6 +60,8 @@ public final class EtcdClient: Coordination {
         var preferred = 0
         /// The token and the endpoint that issued it.
         var token: (endpoint: Int, value: String)?
+        /// Tokens obtained so far.
+        var authentications = 0
     }
 
     private let state = Mutex(State())
@@ -72,6 +74,9 @@ public final class EtcdClient: Coordination {
 
     /// The endpoint the next call starts with.
     public var currentEndpoint: String { configuration.endpoints[state.withLock { $0.preferred }] }
+
+    /// How many tokens the client has asked for (tests).
+    var authentications: Int { state.withLock { $0.authentications } }
 
     // MARK: Coordination
 
@@ -278,7 +283,10 @@ public final class EtcdClient: Coordination {
                 return .failed(.refused(EtcdError(endpoint: endpoint, operation: operation,
                                                    reason: .malformed("authenticate answer without a token"))))
             }
-            state.withLock { $0.token = (index, token) }
+            state.withLock {
+                $0.token = (index, token)
+                $0.authentications += 1
+            }
             return .token(token)
         case .success(let response):
             let (code, message) = EtcdWire.failure(response.body)
