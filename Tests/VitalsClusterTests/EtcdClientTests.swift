@@ -165,6 +165,13 @@ struct EtcdClientTests {
         try await etcd.put("/f", value: Array("x".utf8), lease: 0)
         #expect(etcd.currentEndpoint == members.endpoints[0])
         #expect(try await etcd.get(.key("/f")).kvs.map(\.text) == ["x"])
+        // The watch, too, passes over the closed port.
+        let watching = EtcdClient(EtcdConfiguration(endpoints: [dead] + members.endpoints, requestTimeout: .seconds(2)))
+        let first = try await within(.seconds(5), "watch past a closed port") { () async throws -> WatchBatch? in
+            for try await batch in watching.watch(.key("/f"), fromRevision: 1) where !batch.events.isEmpty { return batch }
+            return nil
+        }
+        #expect(first?.events.map(\.kv.text) == ["x"])
 
         let nowhere = EtcdClient(EtcdConfiguration(endpoints: [dead, dead + "0"], requestTimeout: .seconds(1)))
         let error = await #expect(throws: EtcdError.self) { try await nowhere.grantLease(ttlSeconds: 10) }
@@ -206,6 +213,13 @@ struct EtcdClientTests {
         let lease = try await etcd.grantLease(ttlSeconds: 10)
         #expect(try await etcd.create("/m/leader", value: Array("me".utf8), lease: lease.id))
         #expect(etcd.currentEndpoint == members.endpoints[leaderIndex])
+        // A watch on the member that dies: its end must reach the caller.
+        let watch = Task {
+            var created = false
+            for try await batch in etcd.watch(.key("/m/leader"), fromRevision: nil) where batch.events.isEmpty { created = true }
+            return created
+        }
+        try await Task.sleep(for: .milliseconds(200))
 
         members.kill(leaderIndex)
         let killed = ContinuousClock.now
@@ -223,6 +237,13 @@ struct EtcdClientTests {
         #expect(etcd.currentEndpoint != members.endpoints[leaderIndex])
         #expect(try await etcd.put("/m/state", value: [], lease: 0, if: LeaseGuard(key: "/m/leader", lease: lease.id)))
         #expect(try await etcd.get(.key("/m/leader")).kvs.map(\.text) == ["me"])
+        let ended = try await within(.seconds(3), "the watch's end") { await watch.result }
+        guard case .failure(let error as EtcdError) = ended else {
+            Issue.record("the watch did not end with an EtcdError: \(ended)")
+            return
+        }
+        #expect(error.endpoint == members.endpoints[leaderIndex])
+        print("etcd: watch on the killed member ended: \(error)")
     }
 
     @Test("TLS with client certificates: the right CA connects; a CA that did not sign the server is refused, clearly")
