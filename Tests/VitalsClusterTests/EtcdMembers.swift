@@ -59,7 +59,7 @@ final class EtcdMembers: @unchecked Sendable {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: etcdBinary)
                 process.arguments = arguments
-                FileManager.default.createFile(atPath: scratch.file("\(name).log"), contents: nil)
+                _ = FileManager.default.createFile(atPath: scratch.file("\(name).log"), contents: nil)
                 let log = FileHandle(forWritingAtPath: scratch.file("\(name).log"))
                 process.standardOutput = log
                 process.standardError = log
