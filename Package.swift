@@ -85,6 +85,13 @@ let package = Package(
             dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
             swiftSettings: swiftSettings
         ),
+        // Coordinating: the etcd client (leases, conditional writes, watch)
+        // behind a small protocol. Knows nothing of groups or probes.
+        .target(
+            name: "VitalsCluster",
+            dependencies: ["VitalsCurl", "VitalsSystem"],
+            swiftSettings: swiftSettings
+        ),
         // Remembering: the state directory's lock, the event journal and the
         // snapshot, written safely. Knows nothing of HTTP or probes.
         .target(
@@ -135,6 +142,8 @@ let package = Package(
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsCurlTests", dependencies: ["VitalsCurl", "VitalsHTTP", "CCurl"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsClusterTests", dependencies: ["VitalsCluster", "VitalsCurl", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsProcessTests", dependencies: ["VitalsProcess", "VitalsTestKit"],
                     swiftSettings: swiftSettings),

@@ -27,10 +27,15 @@ public struct CurlRequest: Sendable {
     public var userAgent: String?
     /// `CURLOPT_PROTOCOLS_STR`, e.g. "http,https"; nil: whatever curl supports.
     public var protocols: String?
+    /// Speak HTTP/1.1 only (`CURLOPT_HTTP_VERSION`), for servers whose HTTP/2
+    /// is not the same API (etcd's JSON gateway).
+    public var http11Only: Bool
+    /// Certificates for `https://`; nil: curl's defaults (the system CAs, no client certificate).
+    public var tls: TLSFiles?
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
                 timeout: Duration = .seconds(5), maxResponseBytes: Int = 16 << 20,
-                userAgent: String? = nil, protocols: String? = nil) {
+                userAgent: String? = nil, protocols: String? = nil, http11Only: Bool = false, tls: TLSFiles? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -39,6 +44,23 @@ public struct CurlRequest: Sendable {
         self.maxResponseBytes = maxResponseBytes
         self.userAgent = userAgent
         self.protocols = protocols
+        self.http11Only = http11Only
+        self.tls = tls
+    }
+
+    /// PEM files for a TLS connection.
+    public struct TLSFiles: Sendable, Equatable {
+        /// The CA bundle that must have signed the server's certificate (`CURLOPT_CAINFO`); nil: the system's.
+        public var caFile: String?
+        /// The client certificate (`CURLOPT_SSLCERT`) and its key (`CURLOPT_SSLKEY`), for servers that ask for one.
+        public var certificateFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
     }
 
     /// The status and the first bytes of an answer.
@@ -62,20 +84,40 @@ public struct CurlRequest: Sendable {
     private final class Transfer {
         let limit: Int
         let cancellation: Cancellation?
+        /// Streaming: takes each chunk as it arrives (false: stop), and nothing is kept.
+        let sink: ((UnsafeRawBufferPointer) -> Bool)?
         var bytes: [UInt8] = []
         var total = 0
-        init(limit: Int, cancellation: Cancellation?) {
+        init(limit: Int, cancellation: Cancellation?, sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) {
             self.limit = limit
             self.cancellation = cancellation
+            self.sink = sink
         }
     }
 
     /// Sends the request on the calling thread and waits for the answer.
     public func perform(cancellation: Cancellation? = nil) -> Result<Response, CurlError> {
+        run(Transfer(limit: maxResponseBytes, cancellation: cancellation), streaming: false)
+    }
+
+    /// Sends the request on the calling thread and hands each chunk of the
+    /// answer's body to `onData` as it arrives, for answers that stream for as
+    /// long as the server likes (a watch). `timeout` then bounds the connect
+    /// only: there is no total or low-speed limit, so an idle stream stays
+    /// open until the server ends it or `cancellation` fires (noticed within
+    /// about a second, when curl next reports progress) or `onData` answers
+    /// false (the transfer then fails with `CURLE_WRITE_ERROR`). TCP keepalive
+    /// is on. The response's `body` is empty.
+    public func performStreaming(cancellation: Cancellation,
+                                 onData: @escaping (UnsafeRawBufferPointer) -> Bool) -> Result<Response, CurlError> {
+        run(Transfer(limit: 0, cancellation: cancellation, sink: onData), streaming: true)
+    }
+
+    private func run(_ transfer: Transfer, streaming: Bool) -> Result<Response, CurlError> {
         Curl.initialize()
         guard let easy = curl_easy_init() else { return .failure(CurlError(url: url, code: CURLE_FAILED_INIT)) }
         defer { curl_easy_cleanup(easy) }
-        let transfer = Transfer(limit: maxResponseBytes, cancellation: cancellation)
+        let cancellation = transfer.cancellation
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -88,8 +130,18 @@ public struct CurlRequest: Sendable {
         vitals_easy_setopt_string(easy, CURLOPT_URL, url)
         if let protocols { vitals_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, protocols) }
         vitals_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        vitals_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMs)
+        if streaming {
+            vitals_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        } else {
+            vitals_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMs)
+        }
         vitals_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs)
+        if http11Only { vitals_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)) }
+        if let tls {
+            if let caFile = tls.caFile { vitals_easy_setopt_string(easy, CURLOPT_CAINFO, caFile) }
+            if let certificateFile = tls.certificateFile { vitals_easy_setopt_string(easy, CURLOPT_SSLCERT, certificateFile) }
+            if let keyFile = tls.keyFile { vitals_easy_setopt_string(easy, CURLOPT_SSLKEY, keyFile) }
+        }
         if let userAgent { vitals_easy_setopt_string(easy, CURLOPT_USERAGENT, userAgent) }
         vitals_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         vitals_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
@@ -98,6 +150,9 @@ public struct CurlRequest: Sendable {
             let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
             transfer.total += n
+            if let sink = transfer.sink {
+                return sink(UnsafeRawBufferPointer(start: data, count: n)) ? n : 0
+            }
             let room = transfer.limit - transfer.bytes.count
             if let data, room > 0 {
                 transfer.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(n, room)))
