@@ -29,6 +29,16 @@ import Testing
         return events[0]
     }
 
+    /// The verdict on the failover, with web-1 active before it.
+    static func judge(_ views: ClusterViews, own: AgentReport, at now: MonotonicTime) -> QuorumVerdict {
+        views.judge(failover(), activeBefore: ["web-1"], own: own, at: now)
+    }
+
+    /// The `failover_withheld` event, or nil when the failover was not withheld.
+    static func withheld(_ views: ClusterViews, own: AgentReport, at now: MonotonicTime) -> GroupEvent? {
+        if case .withheld(let event) = judge(views, own: own, at: now) { event } else { nil }
+    }
+
     // MARK: arithmetic
 
     @Test(arguments: [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
@@ -41,7 +51,7 @@ import Testing
         let own = Self.report("a", web1: .down)
         #expect(views.quorum(own: own, at: Self.at(0)) == 1)
         #expect(views.agree(member: "web-1", unusable: true, own: own, at: Self.at(0)) == ["a"])
-        #expect(views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(0))
+        #expect(Self.judge(views, own: own, at: Self.at(0))
                 == .allowed(agreeing: ["a"]))
     }
 
@@ -51,14 +61,14 @@ import Testing
         let own = Self.report("a", web1: .down)
         #expect(views.quorum(own: own, at: Self.at(1)) == 2)
         #expect(views.agree(member: "web-1", unusable: true, own: own, at: Self.at(1)) == ["a", "b"])
-        #expect(views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(1))
+        #expect(Self.judge(views, own: own, at: Self.at(1))
                 == .allowed(agreeing: ["a", "b"]))
     }
 
     /// Three agents, then one dies: its last view (web-1 down) stays in the
     /// table but does not count once its lease is gone or it has not been
     /// heard of for a ttl; the quorum shrinks with the live agents.
-    @Test func aDeadAgentsStaleViewDoesNotCount() {
+    @Test func aDeadAgentsStaleViewDoesNotCount() throws {
         var views = ClusterViews(ttl: Self.ttl)
         views.observe(Self.report("b", web1: .up), at: Self.at(0))
         views.observe(Self.report("c", web1: .down, reason: "timeout"), at: Self.at(0))
@@ -73,11 +83,7 @@ import Testing
         #expect(!views.isLive("c", at: Self.at(16)))
         #expect(views.quorum(own: own, at: Self.at(16)) == 2)
         #expect(views.agree(member: "web-1", unusable: true, own: own, at: Self.at(16)) == ["a"])
-        guard case .withheld(let event) = views.judge(Self.failover(), activeBefore: ["web-1"], own: own,
-                                                     at: Self.at(16)) else {
-            Issue.record("expected the failover withheld")
-            return
-        }
+        let event = try #require(Self.withheld(views, own: own, at: Self.at(16)))
         #expect(event.reason == "web-1 unusable for 1 of 2 live agents, quorum 2; failover to web-2 withheld "
             + "(a: down (timeout); b: up; not counted (lease gone or not heard within 15s): c)")
 
@@ -92,8 +98,8 @@ import Testing
         views.observe(Self.report("b", web1: .down), at: Self.at(0))
         let own = Self.report("a", web1: .down)
         #expect(views.quorum(own: own, at: Self.at(0)) == 3)
-        #expect(views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(0)) != .notGated)
-        if case .allowed = views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(0)) {
+        #expect(Self.judge(views, own: own, at: Self.at(0)) != .notGated)
+        if case .allowed = Self.judge(views, own: own, at: Self.at(0)) {
             Issue.record("2 agents cannot meet a quorum of 3")
         }
     }
@@ -117,12 +123,7 @@ import Testing
         views.observe(Self.report("b", web1: .up), at: Self.at(0))
         views.observe(Self.report("c", web1: .up), at: Self.at(0))
         let own = Self.report("a", web1: .down, web2: .down, reason: "connect: network unreachable")
-        let failover = Self.failover()
-        let verdict = views.judge(failover, activeBefore: ["web-1"], own: own, at: Self.at(1))
-        guard case .withheld(let event) = verdict else {
-            Issue.record("expected withheld, got \(verdict)")
-            return
-        }
+        let event = try #require(Self.withheld(views, own: own, at: Self.at(1)))
         #expect(event.kind == .failoverWithheld)
         #expect(event.from == "web-1")
         #expect(event.to == "web-2")
@@ -143,26 +144,22 @@ import Testing
         views.observe(Self.report("c", web1: .up), at: Self.at(0))
         let own = Self.report("a", web1: .up)
         #expect(views.agree(member: "web-1", unusable: true, own: own, at: Self.at(1)) == ["b"])
-        if case .allowed = views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(1)) {
+        if case .allowed = Self.judge(views, own: own, at: Self.at(1)) {
             Issue.record("one agent's view moved the group")
         }
     }
 
     /// Two agents: the leader alone sees web-1 fail.
-    @Test func aLeaderAloneSeeingAFailureCannotMoveTheGroup() {
+    @Test func aLeaderAloneSeeingAFailureCannotMoveTheGroup() throws {
         var views = ClusterViews(ttl: Self.ttl)
         views.observe(Self.report("b", web1: .up), at: Self.at(0))
         let own = Self.report("a", web1: .down, reason: "timeout")
-        guard case .withheld(let event) = views.judge(Self.failover(), activeBefore: ["web-1"], own: own,
-                                                     at: Self.at(1)) else {
-            Issue.record("expected the failover withheld")
-            return
-        }
+        let event = try #require(Self.withheld(views, own: own, at: Self.at(1)))
         #expect(event.reason == "web-1 unusable for 1 of 2 live agents, quorum 2; failover to web-2 withheld "
             + "(a: down (timeout); b: up)")
         // b sees it too a moment later: now the move is allowed.
         views.observe(Self.report("b", web1: .down), at: Self.at(2))
-        #expect(views.judge(Self.failover(), activeBefore: ["web-1"], own: own, at: Self.at(2))
+        #expect(Self.judge(views, own: own, at: Self.at(2))
                 == .allowed(agreeing: ["a", "b"]))
     }
 

@@ -54,6 +54,9 @@ public struct DecisionState: Codable, Sendable, Equatable {
         self = try Self.decoder().decode(DecisionState.self, from: Data(json))
     }
 
+    // The store's coding (VitalsStore's `StoreCoding`, which the core cannot
+    // import): camelCase keys, because `nextEventID` does not survive a
+    // snake_case round trip.
     static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
