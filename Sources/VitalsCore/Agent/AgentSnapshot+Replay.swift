@@ -70,7 +70,7 @@ extension GroupEngine.Persisted {
         case .activated, .groupRecovered:
             hasActivated = true
         case .groupDown, .groupDegraded, .memberAdded, .memberRemoved, .isolated, .isolationEnded,
-             .activeDownWhileHeld:
+             .activeDownWhileHeld, .failoverWithheld:
             break
         }
     }

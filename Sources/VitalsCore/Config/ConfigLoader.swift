@@ -27,7 +27,11 @@ import Yams
 ///   needs `least-latency`; `degraded_weight:` (default 0.5, 1% to 100%) is
 ///   refused under `priority`;
 /// - a service's `address:` is `host:port`; without one it is derived from an
-///   http or tcp check (`Check.derivedAddress`).
+///   http or tcp check (`Check.derivedAddress`);
+/// - `cluster:` is optional (see `ClusterSettings` for each key, its default
+///   and its limits): `etcd:` and `scope:` are required, `ttl:` is whole
+///   seconds and at least 10s, `request_timeout:` is less than `ttl / 3`,
+///   `cert_file`/`key_file` and `user`/`password_file` come in pairs.
 public enum ConfigLoader {
     /// Parses and validates `yaml`.
     /// - Parameter baseDirectory: the directory of the file `yaml` was read
@@ -58,7 +62,7 @@ public enum ConfigLoader {
 // MARK: - Sections
 
 extension ConfigReader {
-    static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions"]
+    static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions", "cluster"]
     static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation"]
     static let isolationKeys = ["enabled", "share", "window", "witness", "settle"]
     static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
@@ -110,6 +114,9 @@ extension ConfigReader {
             if let group = readGroup(entry, serviceNames: serviceNames, actionNames: actionNames) {
                 config.groups.append(group)
             }
+        }
+        if let entry = top["cluster"] {
+            config.cluster = readCluster(entry)
         }
         return config
     }

@@ -152,4 +152,8 @@ public enum GroupEventKind: String, Sendable, Equatable, CaseIterable, Hashable 
     /// failover limit) failed: traffic stays on it and nothing will move it
     /// until an operator acts. One per outage; its actions run.
     case activeDownWhileHeld = "active_down_while_held"
+    /// Clustered agents: the leader would have moved the group away from a
+    /// member, but fewer than `quorum` live agents see that member unusable.
+    /// Nothing moves; the reason gives each agent's view. Its actions run.
+    case failoverWithheld = "failover_withheld"
 }

@@ -10,14 +10,19 @@ public struct VitalsConfig: Sendable, Equatable {
     public var services: [ServiceConfig]
     public var groups: [GroupConfig]
     public var actions: [ActionConfig]
+    /// `cluster:` — several agents coordinated through etcd. Nil: this agent
+    /// decides and acts alone.
+    public var cluster: ClusterSettings?
 
     public init(agent: AgentSettings = .init(), defaults: ProbeTiming = .init(),
-                services: [ServiceConfig] = [], groups: [GroupConfig] = [], actions: [ActionConfig] = []) {
+                services: [ServiceConfig] = [], groups: [GroupConfig] = [], actions: [ActionConfig] = [],
+                cluster: ClusterSettings? = nil) {
         self.agent = agent
         self.defaults = defaults
         self.services = services
         self.groups = groups
         self.actions = actions
+        self.cluster = cluster
     }
 
     public func service(named name: String) -> ServiceConfig? { services.first { $0.name == name } }

@@ -21,7 +21,7 @@ extension GroupEngine {
         case .failover, .failback, .switchover, .groupRecovered, .activated:
             break
         case .groupDown, .groupDegraded, .memberAdded, .memberRemoved, .failoverSuppressed, .isolated,
-             .isolationEnded, .held, .released, .activeDownWhileHeld:
+             .isolationEnded, .held, .released, .activeDownWhileHeld, .failoverWithheld:
             return .notApplicable
         }
         guard active.first == target else { return .superseded }
