@@ -116,10 +116,35 @@ private func summary(_ events: [AgentEvent]) -> [String] {
         var (core, _) = try running()
         let beat = try core.apply(.heartbeat(.success, service: "backup"), at: at(10))
         #expect(beat.map(\.to) == ["up"])
+        #expect(try core.apply(.tick, at: at(10 + 3600)).isEmpty, "the period itself is still on time")
+        let late = try core.apply(.tick, at: at(10 + 3600 + 1))
+        #expect(late.map(\.to) == ["degraded"])
+        #expect(late.first?.rule == "late")
         #expect(try core.apply(.tick, at: at(10 + 3600 + 600)).isEmpty, "the deadline itself is still in time")
         let missed = try core.apply(.tick, at: at(10 + 3600 + 601))
         #expect(missed.map(\.to) == ["down"])
+        #expect(missed.first?.rule == "heartbeat deadline")
         #expect(core.persistentSnapshot(at: at(5000)).lastBeats["backup"] == at(10))
+    }
+
+    /// A late job is degraded, which still serves: its group moves only once it is missed.
+    @Test func aLateHeartbeatMemberKeepsItsGroupUntilMissed() throws {
+        var core = AgentCore(config: try config("""
+            services:
+              nightly-a: { heartbeat: { every: 1h, grace: 10m } }
+              nightly-b: { heartbeat: { every: 1h, grace: 10m } }
+            groups:
+              jobs: { members: [nightly-a, nightly-b] }
+            """), startedAt: t0)
+        _ = try core.apply(.heartbeat(.success, service: "nightly-a"), at: at(10))
+        _ = try core.apply(.heartbeat(.success, service: "nightly-b"), at: at(10))
+        _ = try core.apply(.heartbeat(.success, service: "nightly-b"), at: at(3000))
+        let late = try core.apply(.tick, at: at(10 + 3601))
+        #expect(summary(late).map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+                == ["state_change nightly-a"])
+        #expect(core.coordinator.engine(named: "jobs")?.activeMember == "nightly-a")
+        let missed = try core.apply(.tick, at: at(10 + 4201))
+        #expect(missed.contains { $0.kind == .group(.failover) && $0.to == "nightly-b" }, "\(summary(missed))")
     }
 
     @Test func aReloadKeepsWhatDidNotChangeAndIsNumberedAfterWaitingChanges() throws {

@@ -233,7 +233,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(caches.mode == .activeActive(minHealthy: 1))
         #expect(caches.onAny == ["log-it"])
         #expect(db.on == [.state(.down): ["notify"], .state(.up): ["notify"]])
-        #expect(backup.on == [.missed: ["notify"], .failed: ["notify"]])
+        #expect(backup.on == [.late: ["notify"], .missed: ["notify"], .failed: ["notify"]])
 
         #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))

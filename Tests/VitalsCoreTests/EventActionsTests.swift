@@ -9,7 +9,7 @@ import Testing
     services:
       web-1: { tcp: { host: h, port: 1 } }
       web-2: { tcp: { host: h, port: 2 } }
-      job: { heartbeat: { every: 1h }, on: { missed: [page], down: [notify], up: [notify] } }
+      job: { heartbeat: { every: 1h }, on: { missed: [page], late: [nudge], down: [notify], up: [notify], degraded: [log-it] } }
       lone: { tcp: { host: h, port: 3 }, on: { any: [notify] } }
     groups:
       web:
@@ -23,6 +23,7 @@ import Testing
       promote: { exec: [/bin/true] }
       notify: { log: {} }
       page: { log: {} }
+      nudge: { log: {} }
       log-it: { log: {} }
     """
 
@@ -53,6 +54,12 @@ import Testing
         ("a missed heartbeat", change("job", .unknown, .down, rule: "heartbeat deadline"), ["page", "notify"]),
         ("a failed job is down, not missed", change("job", .up, .down, rule: "failure report"), ["notify"]),
         ("a heartbeat back", change("job", .down, .up, rule: "heartbeat"), ["notify"]),
+        ("a late heartbeat: late's list, then degraded's", change("job", .up, .degraded, rule: "late"), ["nudge", "log-it"]),
+        ("late after a restart", change("job", .unknown, .degraded, rule: "late"), ["nudge", "log-it"]),
+        ("degraded for another reason is not late", change("job", .up, .degraded, rule: "restored after a restart"),
+         ["log-it"]),
+        ("missed after late", change("job", .degraded, .down, rule: "heartbeat deadline"), ["page", "notify"]),
+        ("back from late", change("job", .degraded, .up, rule: "heartbeat"), ["notify"]),
         ("the first up after start is no news", change("job", .unknown, .up, rule: "heartbeat"), []),
         ("any on a service outside every group", change("lone", .up, .degraded), ["notify"]),
         ("a service with no on:", change("web-1", .up, .down), []),

@@ -46,18 +46,19 @@ private let hourlyish = HeartbeatCheck(every: .seconds(60), grace: .seconds(10))
               events: [.beat(.success, 5)],
               changes: [change("unknown>up", 5, "heartbeat received")], final: .up),
         .init(name: "beats on time keep it up",
-              events: [.beat(.success, 5), .tick(75), .beat(.success, 60), .tick(130), .beat(.success, 125), .tick(195)],
+              events: [.beat(.success, 5), .tick(65), .beat(.success, 60), .tick(120), .beat(.success, 125), .tick(185)],
               changes: [change("unknown>up", 5, "heartbeat received")], final: .up),
-        .init(name: "late: down after every plus grace",
-              events: [.beat(.success, 5), .tick(75), .tick(76)],
+        .init(name: "late after every, then down after every plus grace",
+              events: [.beat(.success, 5), .tick(65), .tick(66), .tick(75), .tick(76)],
               changes: [change("unknown>up", 5, "heartbeat received"),
-                        change("up>down", 76, "no heartbeat for 1m11s")], final: .down),
+                        change("up>degraded", 66, "late: no heartbeat for 1m1s (due every 1m; down after 10s more)"),
+                        change("degraded>down", 76, "no heartbeat for 1m11s")], final: .down),
         .init(name: "a missed deadline is reported once",
               events: [.beat(.success, 5), .tick(76), .tick(90), .tick(500)],
               changes: [change("unknown>up", 5, "heartbeat received"),
                         change("up>down", 76, "no heartbeat for 1m11s")], final: .down),
         .init(name: "recovered: a beat after down is up at once",
-              events: [.beat(.success, 5), .tick(76), .beat(.success, 80), .tick(149)],
+              events: [.beat(.success, 5), .tick(76), .beat(.success, 80), .tick(140)],
               changes: [change("unknown>up", 5, "heartbeat received"),
                         change("up>down", 76, "no heartbeat for 1m11s"),
                         change("down>up", 80, "heartbeat received")], final: .up),
@@ -85,7 +86,8 @@ private let hourlyish = HeartbeatCheck(every: .seconds(60), grace: .seconds(10))
               events: [.beat(.fail, 10), .beat(.success, 12), .tick(81), .tick(83)],
               changes: [change("unknown>down", 10, "job reported failure"),
                         change("down>up", 12, "heartbeat received"),
-                        change("up>down", 83, "no heartbeat for 1m11s")], final: .down),
+                        change("up>degraded", 81, "late: no heartbeat for 1m9s (due every 1m; down after 10s more)"),
+                        change("degraded>down", 83, "no heartbeat for 1m11s")], final: .down),
         .init(name: "start beat: no state change",
               events: [.beat(.start, 10)], changes: [], final: .unknown),
         .init(name: "start beat does not move the deadline",
@@ -94,9 +96,10 @@ private let hourlyish = HeartbeatCheck(every: .seconds(60), grace: .seconds(10))
         .init(name: "start then success: the run's duration comes from the start beat",
               events: [.beat(.start, 10), .beat(.success, 25)],
               changes: [change("unknown>up", 25, "job succeeded in 15s")], final: .up),
-        .init(name: "restored last beat: the deadline counts from it",
-              lastBeat: -30, events: [.tick(40), .tick(41)],
-              changes: [change("unknown>down", 41, "no heartbeat for 1m11s")], final: .down),
+        .init(name: "restored last beat: lateness and the deadline count from it",
+              lastBeat: -30, events: [.tick(30), .tick(40), .tick(41)],
+              changes: [change("unknown>degraded", 40, "late: no heartbeat for 1m10s (due every 1m; down after 10s more)"),
+                        change("degraded>down", 41, "no heartbeat for 1m11s")], final: .down),
         .init(name: "restored last beat: unknown until a beat",
               lastBeat: -30, events: [.tick(30), .beat(.success, 35)],
               changes: [change("unknown>up", 35, "heartbeat received")], final: .up),
@@ -129,6 +132,107 @@ private let hourlyish = HeartbeatCheck(every: .seconds(60), grace: .seconds(10))
         }
         #expect(seen == c.changes)
         #expect(tracker.state == c.final)
+    }
+
+    // MARK: Late, as healthchecks.io has it: the period passed, the grace not yet
+
+    /// A nightly job, as in etc/vitals.yaml: `every: 24h, grace: 30m`.
+    static let nightly = HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))
+
+    static func utc(_ text: String) -> Date {
+        // Fixed instants written out, so each case reads like the log it produces.
+        try! Date(text, strategy: .iso8601)
+    }
+
+    struct LateCase: CustomTestStringConvertible, Sendable {
+        var name: String
+        var check: HeartbeatCheck = HeartbeatTrackerTests.nightly
+        var startedAt = "2026-11-27T20:00:00Z"
+        var lastBeat: String? = nil
+        var restoredState: HealthState? = nil
+        var events: [(String, String)]   // ("beat" | "fail" | "tick", ISO time)
+        var changes: [String]            // "from>to@time rule: reason"
+        var final: HealthState
+        var testDescription: String { name }
+    }
+
+    static let lateCases: [LateCase] = [
+        .init(name: "late after the period, then a beat: up again",
+              events: [("beat", "2026-11-27T21:00:00Z"), ("tick", "2026-11-28T21:00:00Z"),
+                       ("tick", "2026-11-28T21:05:00Z"), ("tick", "2026-11-28T21:06:00Z"),
+                       ("beat", "2026-11-28T21:10:00Z")],
+              changes: ["unknown>up@2026-11-27T21:00:00Z heartbeat: heartbeat received",
+                        "up>degraded@2026-11-28T21:05:00Z late: late: no heartbeat for 1d5m (due every 1d; down after 30m more)",
+                        "degraded>up@2026-11-28T21:10:00Z heartbeat: heartbeat received"],
+              final: .up),
+        .init(name: "late, then missed: down once the grace has passed too",
+              events: [("beat", "2026-11-27T21:00:00Z"), ("tick", "2026-11-28T21:05:00Z"),
+                       ("tick", "2026-11-28T21:30:00Z"), ("tick", "2026-11-28T21:30:01Z")],
+              changes: ["unknown>up@2026-11-27T21:00:00Z heartbeat: heartbeat received",
+                        "up>degraded@2026-11-28T21:05:00Z late: late: no heartbeat for 1d5m (due every 1d; down after 30m more)",
+                        "degraded>down@2026-11-28T21:30:01Z heartbeat deadline: no heartbeat for 1d30m1s"],
+              final: .down),
+        .init(name: "grace 0: no late phase, down right after the period",
+              check: HeartbeatCheck(every: .seconds(86_400)),
+              events: [("beat", "2026-11-27T21:00:00Z"), ("tick", "2026-11-28T21:00:00Z"),
+                       ("tick", "2026-11-28T21:00:01Z")],
+              changes: ["unknown>up@2026-11-27T21:00:00Z heartbeat: heartbeat received",
+                        "up>down@2026-11-28T21:00:01Z heartbeat deadline: no heartbeat for 1d1s"],
+              final: .down),
+        .init(name: "restart with a restored up state whose last beat is already late",
+              startedAt: "2026-11-28T21:10:00Z", lastBeat: "2026-11-27T21:00:00Z", restoredState: .up,
+              events: [("tick", "2026-11-28T21:10:00Z")],
+              changes: ["up>degraded@2026-11-28T21:10:00Z late: late: no heartbeat for 1d10m (due every 1d; down after 30m more)"],
+              final: .degraded),
+        .init(name: "restart with only a last beat, already late: unknown becomes degraded",
+              startedAt: "2026-11-28T21:10:00Z", lastBeat: "2026-11-27T21:00:00Z",
+              events: [("tick", "2026-11-28T21:10:00Z"), ("tick", "2026-11-28T21:31:00Z")],
+              changes: ["unknown>degraded@2026-11-28T21:10:00Z late: late: no heartbeat for 1d10m (due every 1d; down after 30m more)",
+                        "degraded>down@2026-11-28T21:31:00Z heartbeat deadline: no heartbeat for 1d31m"],
+              final: .down),
+        .init(name: "no beat since start: unknown through the grace, no late phase",
+              events: [("tick", "2026-11-28T20:05:00Z"), ("tick", "2026-11-28T20:30:01Z")],
+              changes: ["unknown>down@2026-11-28T20:30:01Z heartbeat deadline: no heartbeat since start (1d30m1s)"],
+              final: .down),
+        .init(name: "a failed job stays down while late",
+              events: [("fail", "2026-11-27T21:00:00Z"), ("tick", "2026-11-28T21:05:00Z"),
+                       ("tick", "2026-11-28T21:31:00Z")],
+              changes: ["unknown>down@2026-11-27T21:00:00Z failure report: job reported failure"],
+              final: .down),
+    ]
+
+    @Test("late heartbeats", arguments: HeartbeatTrackerTests.lateCases)
+    func lateSequences(_ c: LateCase) {
+        let restored = c.restoredState.map { ServiceView(state: $0, since: Self.utc(c.lastBeat!), reason: "restored") }
+        var tracker = HeartbeatTracker(service: "backup", check: c.check, startedAt: Self.utc(c.startedAt),
+                                       lastBeat: c.lastBeat.map(Self.utc), restoring: restored)
+        var seen: [String] = []
+        for (input, time) in c.events {
+            let now = Self.utc(time)
+            let transition = switch input {
+            case "beat": tracker.beat(.success, at: now)
+            case "fail": tracker.beat(.fail, at: now)
+            default: tracker.tick(at: now)
+            }
+            if let t = transition {
+                #expect(tracker.decidingRule == t.rule)
+                seen.append("\(t.from.rawValue)>\(t.to.rawValue)@\(time) \(t.rule): \(t.reason)")
+            }
+        }
+        #expect(seen == c.changes)
+        #expect(tracker.state == c.final)
+    }
+
+    /// Lateness is not a failure: the counts stay as the last beat left them.
+    @Test func lateCountsNoFailure() throws {
+        var tracker = HeartbeatTracker(service: "backup", check: Self.nightly, startedAt: Self.utc("2026-11-27T20:00:00Z"))
+        _ = tracker.beat(.success, at: Self.utc("2026-11-27T21:00:00Z"))
+        let lateChange = tracker.tick(at: Self.utc("2026-11-28T21:05:00Z"))
+        let late = try #require(lateChange)
+        #expect(late.rule == "late")
+        #expect(late.consecutiveFailures == 0)
+        #expect(late.consecutiveSuccesses == 1)
+        #expect(tracker.deadline == Self.utc("2026-11-28T21:30:00Z"))
     }
 
     @Test func deadlineFollowsTheLastFinishedRun() {

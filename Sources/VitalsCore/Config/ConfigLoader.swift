@@ -16,8 +16,8 @@ import Yams
 ///   dependency cycles and no member listed twice in one group;
 /// - a group's `on:` maps its event kinds (`GroupEventKind`), `move` (every
 ///   change of the active member; active-passive only) and `any` to declared
-///   actions; a service's `on:` maps the states it changes to, `missed` and
-///   `failed` (heartbeat services only) and `any` (`ServiceTrigger`);
+///   actions; a service's `on:` maps the states it changes to, `missed`,
+///   `late` and `failed` (heartbeat services only) and `any` (`ServiceTrigger`);
 ///   `VitalsConfig.actions(for:)` says which lists an event runs;
 /// - groups default to `mode: active-passive` with `failback: manual` and
 ///   `failback_delay: 10s`; `active-active` groups default to `min_healthy: 1`;

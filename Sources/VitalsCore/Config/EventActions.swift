@@ -5,17 +5,20 @@
 ///   the agent starts (from `unknown`) is not a recovery and runs nothing;
 /// - `missed` (heartbeat services): down because no beat came within
 ///   `every` + `grace`;
+/// - `late` (heartbeat services): degraded because no beat came within
+///   `every`, while the grace still runs;
 /// - `failed` (heartbeat services): down because the job reported failure;
 /// - `any`: every change that runs actions at all.
 public enum ServiceTrigger: Hashable, Sendable, CustomStringConvertible {
     case state(HealthState)
     case missed
+    case late
     case failed
     case any
 
     /// Every key, in the order `validate` lists them.
     public static var allCases: [ServiceTrigger] {
-        HealthState.allCases.filter { $0 != .unknown }.map(ServiceTrigger.state) + [.missed, .failed, .any]
+        HealthState.allCases.filter { $0 != .unknown }.map(ServiceTrigger.state) + [.missed, .late, .failed, .any]
     }
 
     public init?(rawValue: String) {
@@ -27,6 +30,7 @@ public enum ServiceTrigger: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .state(let state): state.rawValue
         case .missed: "missed"
+        case .late: "late"
         case .failed: "failed"
         case .any: "any"
         }
@@ -37,13 +41,14 @@ public enum ServiceTrigger: Hashable, Sendable, CustomStringConvertible {
     /// Whether only heartbeat services have this key.
     public var heartbeatOnly: Bool {
         switch self {
-        case .missed, .failed: true
+        case .missed, .late, .failed: true
         case .state, .any: false
         }
     }
 
-    /// The rules `HeartbeatTracker` names its down verdicts by.
+    /// The rules `HeartbeatTracker` names its down and late verdicts by.
     static let missedRule = "heartbeat deadline"
+    static let lateRule = "late"
     static let failedRule = "failure report"
 
     /// The keys a service's state change answers to, most specific first.
@@ -53,6 +58,7 @@ public enum ServiceTrigger: Hashable, Sendable, CustomStringConvertible {
         var triggers: [ServiceTrigger] = []
         if to == .down, event.rule == missedRule { triggers.append(.missed) }
         if to == .down, event.rule == failedRule { triggers.append(.failed) }
+        if to == .degraded, event.rule == lateRule { triggers.append(.late) }
         return triggers + [.state(to), .any]
     }
 }
@@ -72,8 +78,8 @@ extension VitalsConfig {
     /// - A group event runs its kind's list, then `move`'s when it changed
     ///   the active member, then `any`'s.
     /// - A service's change runs `missed` or `failed`'s list when that is
-    ///   why it went down, then the list of the state it changed to, then
-    ///   `any`'s.
+    ///   why it went down (`late`'s when a heartbeat made it degraded), then
+    ///   the list of the state it changed to, then `any`'s.
     /// - Agent events (`config_reloaded`, `reload_refused`) run none.
     ///
     /// An action named by more than one list runs once, where it first appears.

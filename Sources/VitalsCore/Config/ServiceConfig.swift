@@ -263,7 +263,8 @@ public struct ExecCheck: Sendable, Equatable {
     }
 }
 
-/// `heartbeat:` — the service pushes beats; a missed deadline (every + grace) marks it down.
+/// `heartbeat:` — the service pushes beats; overdue by `every` it is late (degraded),
+/// and a missed deadline (every + grace) marks it down.
 public struct HeartbeatCheck: Sendable, Equatable {
     public var every: Duration
     public var grace: Duration

@@ -10,11 +10,21 @@ public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
     case fail
 }
 
-/// The health of one `heartbeat` service: the service pushes beats, and a
-/// missed deadline marks it down. Pure: every input carries its own time.
+/// The health of one `heartbeat` service: the service pushes beats; a run
+/// overdue by its period makes it late (`degraded`), and a missed deadline
+/// marks it down. Pure: every input carries its own time.
 ///
 /// Rules:
 ///
+/// - **Late.** Once `now > (lastBeat ?? startedAt) + every` (the period has
+///   passed without a completed run) but the deadline has not, a `tick`
+///   makes an `up` service `degraded` with rule "late": "late: no heartbeat
+///   for 1d5m (due every 1d; down after 30m more)", the last part naming the
+///   grace. So does an `unknown` one with a last beat (restored after a
+///   restart); one with no beat yet stays `unknown` until the deadline, and a
+///   `down` one (a failed run) stays down. Lateness is no failure: the counts
+///   do not move, and a degraded service still serves, so a group does not
+///   fail over on it. With `grace: 0` there is no late phase.
 /// - **Deadline.** `deadline = (lastBeat ?? startedAt) + every + grace`, where
 ///   `lastBeat` is the last completed run reported (a success or a fail beat;
 ///   a start beat does not move it). A `tick` later than the deadline makes
@@ -47,7 +57,7 @@ public struct HeartbeatTracker: Sendable {
     public private(set) var since: Date
     /// Why the service is in `state`.
     public private(set) var reason: String
-    /// Which rule decided `state`: "heartbeat", "failure report", "heartbeat deadline", "maintenance".
+    /// Which rule decided `state`: "heartbeat", "failure report", "late", "heartbeat deadline", "maintenance".
     public private(set) var decidingRule: String
     /// The last completed run reported (success or fail). Persist it across restarts.
     public private(set) var lastBeat: Date?
@@ -62,9 +72,14 @@ public struct HeartbeatTracker: Sendable {
     /// Fail beats and missed deadlines in a row.
     public private(set) var consecutiveFailures = 0
 
+    /// The time after which a `tick` marks the service late if no run completes.
+    public var due: Date {
+        (lastBeat ?? startedAt).adding(check.every)
+    }
+
     /// The time after which a `tick` marks the service down if no run completes.
     public var deadline: Date {
-        (lastBeat ?? startedAt).adding(check.every).adding(check.grace)
+        due.adding(check.grace)
     }
 
     /// The state the beats imply, beneath any `maintenance`.
@@ -149,10 +164,11 @@ public struct HeartbeatTracker: Sendable {
         return decide(Verdict(state: .up, reason: why, rule: "heartbeat"), at: now)
     }
 
-    /// Marks the service down once `now` is past `deadline`. Returns nil when
-    /// the deadline has not passed or the service is already down.
+    /// Marks the service late (`degraded`) once `now` is past `due`, and down
+    /// once it is past `deadline`. Returns nil when neither has passed or the
+    /// service already is what they imply.
     public mutating func tick(at now: Date) -> HealthTransition? {
-        guard now > deadline else { return nil }
+        guard now > deadline else { return now > due ? late(at: now) : nil }
         switch underlying.state {
         case .down:
             return nil
@@ -168,6 +184,21 @@ public struct HeartbeatTracker: Sendable {
             why = "no heartbeat since start (\(DurationText.format(now.duration(since: startedAt))))"
         }
         return decide(Verdict(state: .down, reason: why, rule: "heartbeat deadline"), at: now)
+    }
+
+    /// Within the grace: `degraded`, for a service that was `up` (or is
+    /// `unknown` with a last beat, after a restart).
+    private mutating func late(at now: Date) -> HealthTransition? {
+        guard let lastBeat else { return nil }
+        switch underlying.state {
+        case .up, .unknown:
+            break
+        case .degraded, .down, .maintenance, .flapping:
+            return nil
+        }
+        let why = "late: no heartbeat for \(DurationText.format(now.duration(since: lastBeat))) "
+            + "(due every \(DurationText.format(check.every)); down after \(DurationText.format(check.grace)) more)"
+        return decide(Verdict(state: .degraded, reason: why, rule: ServiceTrigger.lateRule), at: now)
     }
 
     /// Puts the service in or out of maintenance, as `HealthTracker.setMaintenance` does.
