@@ -49,6 +49,9 @@ public final class Agent: Sendable {
             _ = running.reloader.reload()
             notifier.ready(status: AgentLog.statusLine(running.owner.view))
         }
+        if config.cluster != nil {
+            logger.warning("cluster: is checked but not acted on by this version: this agent decides and acts alone")
+        }
         let addresses = running.server.localAddresses.map(\.description).joined(separator: ", ")
         logger.notice("vitals \(VitalsVersion.current) started: \(config.services.count) services, \(config.groups.count) groups; status API on \(addresses); state in \(config.agent.stateDir)\(options.dryRun ? "; dry run: no action will run" : "")")
 
