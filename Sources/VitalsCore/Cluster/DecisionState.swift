@@ -54,29 +54,11 @@ public struct DecisionState: Codable, Sendable, Equatable {
         self = try Self.decoder().decode(DecisionState.self, from: Data(json))
     }
 
-    // The store's coding (VitalsStore's `StoreCoding`, which the core cannot
-    // import): camelCase keys, because `nextEventID` does not survive a
-    // snake_case round trip.
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(ISOTime.format(date))
-        }
-        return encoder
-    }
+    // Stored as the journal and the snapshot are: camelCase keys, because
+    // `nextEventID` does not survive a snake_case round trip.
+    static func encoder() -> JSONEncoder { StoredJSON.encoder() }
 
-    static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            if let date = ISOTime.parse(text) { return date }
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an ISO 8601 date, got \"\(text)\"")
-        }
-        return decoder
-    }
+    static func decoder() -> JSONDecoder { StoredJSON.decoder() }
 
     // MARK: Takeover
 
