@@ -33,9 +33,9 @@ final class Reloader: Sendable {
                     logger.warning("agent.listen, agent.state_dir and agent.token_file take effect at the next restart")
                 }
                 let summary = ReloadSummary(from: old, to: config)
+                // Logged once, as the `config_reloaded` event it makes.
                 _ = try? owner.apply(.reload(config))
                 scheduler.value?.update(services: config.services.filter(\.isProbed))
-                logger.notice("configuration reloaded: \(summary)")
                 return .success(summary)
             }
         }
