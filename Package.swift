@@ -104,6 +104,7 @@ let package = Package(
             name: "VitalsAgent",
             dependencies: [
                 "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore", "VitalsSystem",
+                "VitalsCluster", "VitalsCurl",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The status page, compiled in: `make install` installs the binary alone.
@@ -130,7 +131,7 @@ let package = Package(
         // Only test targets depend on it, so none of it ships in the agent.
         .target(
             name: "VitalsTestKit",
-            dependencies: ["VitalsCore", "VitalsStore"],
+            dependencies: ["VitalsCore", "VitalsStore", "VitalsCurl"],
             path: "Tests/VitalsTestKit",
             swiftSettings: swiftSettings
         ),

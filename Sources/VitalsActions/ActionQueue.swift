@@ -45,7 +45,8 @@ public final class ActionQueue: Sendable {
     private let deliver: @Sendable (ActionOutcome) -> Void
     private let onShutdown: (@Sendable () -> Void)?
     private let state = Mutex(State())
-    private let hook = Mutex<(@Sendable (AgentEvent) -> BeforeRunDecision)?>(nil)
+    private let hook = Mutex<(@Sendable (AgentEvent) async -> BeforeRunDecision)?>(nil)
+    private let afterHook = Mutex<(@Sendable (AgentEvent, ActionOutcome, _ last: Bool) async -> Void)?>(nil)
 
     /// What `beforeRun` says about an event about to run.
     public enum BeforeRunDecision: Sendable, Equatable {
@@ -57,9 +58,18 @@ public final class ActionQueue: Sendable {
     /// Asked about each event just before its actions start (on the lane's
     /// task; keep it quick). nil: every event runs. Set it before the first
     /// `enqueue`; a change applies to events that start afterwards.
-    public var beforeRun: (@Sendable (AgentEvent) -> BeforeRunDecision)? {
+    public var beforeRun: (@Sendable (AgentEvent) async -> BeforeRunDecision)? {
         get { hook.withLock { $0 } }
         set { hook.withLock { $0 = newValue } }
+    }
+
+    /// Awaited after each action that ran for an event, with its outcome
+    /// (already delivered) and whether it was the event's last; the lane's
+    /// next action waits for it. A cluster leader records there how far the
+    /// decision got. nil: nothing.
+    public var afterAction: (@Sendable (AgentEvent, ActionOutcome, _ last: Bool) async -> Void)? {
+        get { afterHook.withLock { $0 } }
+        set { afterHook.withLock { $0 = newValue } }
     }
 
     /// - Parameters:
@@ -183,7 +193,7 @@ public final class ActionQueue: Sendable {
 
     private func work(lane: String) async {
         while let job = next(in: lane) {
-            if !Task.isCancelled, let beforeRun, case .skip(let reason) = beforeRun(job.event) {
+            if !Task.isCancelled, let beforeRun, case .skip(let reason) = await beforeRun(job.event) {
                 skip(job, because: reason)
                 continue
             }
@@ -192,7 +202,9 @@ public final class ActionQueue: Sendable {
                     skip(Job(event: job.event, actions: Array(job.actions[index...])), because: "agent shutting down")
                     break
                 }
-                deliver(await run(action, for: job.event))
+                let outcome = await run(action, for: job.event)
+                deliver(outcome)
+                if let afterAction { await afterAction(job.event, outcome, index == job.actions.count - 1) }
             }
         }
     }

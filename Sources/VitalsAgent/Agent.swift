@@ -49,8 +49,8 @@ public final class Agent: Sendable {
             _ = running.reloader.reload()
             notifier.ready(status: AgentLog.statusLine(running.owner.view))
         }
-        if config.cluster != nil {
-            logger.warning("cluster: is checked but not acted on by this version: this agent decides and acts alone")
+        if let cluster = running.cluster {
+            logger.notice("cluster: this agent is \(cluster.agent) (status at \(cluster.address)); etcd at \(cluster.settings.etcd.joined(separator: ", ")), keys under \(cluster.settings.prefix), lease ttl \(DurationText.format(cluster.settings.ttl))")
         }
         let addresses = running.server.localAddresses.map(\.description).joined(separator: ", ")
         logger.notice("vitals \(VitalsVersion.current) started: \(config.services.count) services, \(config.groups.count) groups; status API on \(addresses); state in \(config.agent.stateDir)\(options.dryRun ? "; dry run: no action will run" : "")")
@@ -71,6 +71,7 @@ public final class Agent: Sendable {
         let server: HTTPServer
         let reloader: Reloader
         let ticker: Ticker
+        let cluster: ClusterMember?
     }
 
     /// Opens the state directory, restores what it holds, and starts the
@@ -89,15 +90,19 @@ public final class Agent: Sendable {
         for warning in recovered.warnings { logger.warning("\(warning)") }
 
         let metrics = ProbeMetrics()
+        let clusterMetrics = ClusterMetrics()
         let effects = Effects(store: store, logger: logger, metrics: metrics)
+        let agentName = config.cluster?.agentName(hostName: ProcessInfo.processInfo.hostName)
         let owner = StateOwner(config: config, configPath: options.configPath, clock: clock,
                                restoring: recovered.snapshot, lastEvents: recovered.events,
-                               firstEventID: store.lastSequence + 1, publish: effects.published)
+                               firstEventID: store.lastSequence + 1, clusterAgent: agentName,
+                               publish: effects.published)
         effects.owner.value = owner
         let actions = ActionQueue(
             registry: .standard(clock: clock, log: { line in logger.notice("\(line)") }),
             dryRun: options.dryRun, clock: clock, deliver: effects.finished)
         actions.beforeRun = effects.beforeRun
+        actions.afterAction = effects.afterAction
         effects.actions.value = actions
         effects.reportInterrupted(journal: recovered.events)
 
@@ -112,7 +117,15 @@ public final class Agent: Sendable {
                                                        scheduler: reloader.scheduler.value?.statistics,
                                                        store: store.health.report,
                                                        openConnections: serverBox.value?.openConnections,
-                                                       now: clock.now())
+                                                       now: clock.now(),
+                                                       cluster: owner.clusterState().map { state in
+                                                           let f = clusterMetrics.snapshot
+                                                           return .init(agent: state.agent, isLeader: state.mayAct,
+                                                                        hasLeader: state.leader != nil,
+                                                                        leaderChanges: state.leaderChanges,
+                                                                        acquired: f.acquired, requests: f.requests,
+                                                                        errors: f.errors, seconds: f.seconds)
+                                                       })
                             })
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
@@ -140,10 +153,21 @@ public final class Agent: Sendable {
         reloader.scheduler.value = scheduler
         scheduler.start()
 
+        var member: ClusterMember?
+        if let settings = config.cluster, let agentName {
+            member = ClusterMember(settings: settings, agent: agentName,
+                                   address: Self.statusAddress(server.localAddresses.map { ListenAddress(host: $0.host, port: $0.port) },
+                                                               hostName: ProcessInfo.processInfo.hostName),
+                                   etcd: try ClusterMember.client(for: settings), owner: owner, logger: logger,
+                                   metrics: clusterMetrics)
+            effects.cluster.value = member
+            member?.start()
+        }
+
         let ticker = Ticker(owner: owner, store: store, notifier: notifier, logger: logger)
         ticker.start()
         return Running(owner: owner, store: store, actions: actions, scheduler: scheduler, server: server,
-                       reloader: reloader, ticker: ticker)
+                       reloader: reloader, ticker: ticker, cluster: member)
     }
 
     /// Stops probing, lets running actions finish for up to 10 s, saves the
@@ -156,9 +180,22 @@ public final class Agent: Sendable {
             logger.warning("actions still running after 10s; stopped them")
         }
         running.owner.flush()
+        // Hand over now: the next agent leads without waiting for the lease to expire.
+        running.cluster?.stop()
         running.store.save(running.owner.persistentSnapshot())
         running.store.retryPending()
         running.server.stop()
+    }
+}
+
+extension Agent {
+    /// This agent's status address as other agents and operators reach it:
+    /// the first `listen:` address, with the host name for a wildcard.
+    static func statusAddress(_ listen: [ListenAddress], hostName: String) -> String {
+        guard let first = listen.first else { return "http://\(hostName)" }
+        let wildcard = ["0.0.0.0", "::", ""].contains(first.host)
+        let host = wildcard ? hostName : (first.isIPv6 ? "[\(first.host)]" : first.host)
+        return "http://\(host):\(first.port)"
     }
 }
 
@@ -182,9 +219,11 @@ final class ProbeHints: Sendable {
 public enum AgentError: Error, CustomStringConvertible {
     case cannotListen(String, String)
     case stateDirectory(String)
+    case cluster(String)
 
     public var description: String {
         switch self {
+        case .cluster(let why): why
         case .cannotListen(let address, let why): "cannot listen on \(address): \(why)"
         case .stateDirectory(let why): why
         }

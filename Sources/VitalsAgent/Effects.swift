@@ -14,6 +14,8 @@ final class Effects: Sendable {
     let metrics: ProbeMetrics
     let owner: Late<StateOwner>
     let actions: Late<ActionQueue>
+    /// This agent's seat in a cluster; nil while it decides alone.
+    let cluster: Late<ClusterMember>
 
     init(store: AgentStore, logger: Logger, metrics: ProbeMetrics) {
         self.store = store
@@ -21,6 +23,7 @@ final class Effects: Sendable {
         self.metrics = metrics
         self.owner = Late()
         self.actions = Late()
+        self.cluster = Late()
     }
 
     /// Effects are recorded before they are done: each decision is on disk
@@ -47,14 +50,23 @@ final class Effects: Sendable {
 
     /// Right before an event's actions run: the target may have failed while
     /// the event waited. A new decision is published with its own actions.
-    func beforeRun(_ event: AgentEvent) -> ActionQueue.BeforeRunDecision {
+    /// In a cluster, only the leader runs actions, and only once it has
+    /// stored the decision in etcd (`ClusterMember.refusal(for:)`).
+    func beforeRun(_ event: AgentEvent) async -> ActionQueue.BeforeRunDecision {
         guard let owner = owner.value else { return .run }
         do {
             let replacement = try owner.apply(.confirmTarget(eventID: event.id))
-            return replacement.isEmpty ? .run : .skip("target no longer up; a new decision replaces this one")
+            if !replacement.isEmpty { return .skip("target no longer up; a new decision replaces this one") }
         } catch {
             return .skip(error.description)
         }
+        if let cluster = cluster.value, let why = await cluster.refusal(for: event) { return .skip(why) }
+        return .run
+    }
+
+    /// After each action that ran: a cluster leader stores how far the decision got.
+    func afterAction(_ event: AgentEvent, _ outcome: ActionOutcome, last: Bool) async {
+        await cluster.value?.finished(event, outcome: outcome, last: last)
     }
 
     /// After a restart: actions of recovered decisions that never reported

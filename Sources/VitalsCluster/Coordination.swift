@@ -10,6 +10,8 @@ public protocol Coordination: Sendable {
     /// Renews `lease` once: its full TTL again, or `.lost` when etcd no longer
     /// knows it (expired or revoked).
     func keepAlive(lease: Int64) async throws(EtcdError) -> KeepAlive
+    /// Seconds `lease` has left, or nil when etcd no longer knows it.
+    func timeToLive(lease: Int64) async throws(EtcdError) -> Int64?
     /// Ends `lease` now, deleting every key bound to it. An unknown lease is
     /// an error with code 5.
     func revoke(lease: Int64) async throws(EtcdError)
@@ -20,6 +22,8 @@ public protocol Coordination: Sendable {
     /// leader's way of writing state in the same transaction that checks it
     /// still leads. True when written.
     func put(_ key: String, value: [UInt8], lease: Int64, if guard: LeaseGuard) async throws(EtcdError) -> Bool
+    /// Writes `key` bound to `lease` (0: none), whatever was there.
+    func put(_ key: String, value: [UInt8], lease: Int64) async throws(EtcdError)
     /// The keys in `range` and the store's revision when read.
     func get(_ range: KeyRange) async throws(EtcdError) -> RangeResult
     /// Deletes the keys in `range`; answers how many there were.

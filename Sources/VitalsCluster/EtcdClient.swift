@@ -108,6 +108,16 @@ public final class EtcdClient: Coordination {
         }
     }
 
+    public func timeToLive(lease: Int64) async throws(EtcdError) -> Int64? {
+        try await blocking { client throws(EtcdError) in
+            let operation = "time to live of lease \(lease)"
+            let (endpoint, bytes) = try client.call("/v3/lease/timetolive", EtcdWire.LeaseID(ID: String(lease)), operation)
+            let answer = try client.read(EtcdWire.GrantAnswer.self, bytes, endpoint, operation)
+            guard let ttl = answer.TTL?.value, ttl >= 0 else { return nil }
+            return ttl
+        }
+    }
+
     public func revoke(lease: Int64) async throws(EtcdError) {
         try await blocking { client throws(EtcdError) in
             _ = try client.call("/v3/lease/revoke", EtcdWire.LeaseID(ID: String(lease)), "revoke lease \(lease)")

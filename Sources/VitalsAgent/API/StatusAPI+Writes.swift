@@ -9,6 +9,7 @@ extension StatusAPI {
 
     /// Applies an operator command and answers with the events it caused.
     func perform(_ input: AgentInput, subject: String) -> HTTPResponse {
+        if let refusal = followerRefusal() { return refusal }
         do {
             let events = try owner.apply(input)
             struct Answer: Encodable {
@@ -24,6 +25,32 @@ extension StatusAPI {
                 return .error(status: .conflict, message: error.description)
             }
         }
+    }
+
+    /// In a cluster, operator commands change decision state, which only the
+    /// leader holds: anywhere else they answer 409 with the leader's name and
+    /// address, to send them there (not forwarded: the caller sees where its
+    /// command went).
+    func followerRefusal() -> HTTPResponse? {
+        guard let cluster = owner.clusterState(), !cluster.mayAct else { return nil }
+        let leader = cluster.leader
+        let message = leader.map { "this agent (\(cluster.agent)) is a follower; send the command to the leader, \($0)"
+            + (cluster.leaderAddress.map { " at \($0)" } ?? "") }
+            ?? "no agent leads the cluster (\(cluster.role.description)); commands are refused until one does"
+        struct Answer: Encodable {
+            struct Failure: Encodable {
+                var status: Int
+                var message: String
+            }
+            var error: Failure
+            var role: String
+            var leader: String?
+            var leaderAddress: String?
+        }
+        return HTTPResponse(status: .conflict, headers: ["Content-Type": "application/json"],
+                            body: view.encode(Answer(error: .init(status: 409, message: message), role: cluster.role.name,
+                                                     leader: leader,
+                                                     leaderAddress: leader == nil ? nil : cluster.leaderAddress)))
     }
 
     /// The fields each group command takes (`WriteFields`).

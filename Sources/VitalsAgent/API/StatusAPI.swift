@@ -104,6 +104,13 @@ public struct StatusAPI: HTTPHandler {
             return write(request, Self.fields(ofGroupCommand: path[2])) { groupCommand(path[2], group: path[1], $0) }
         case ("events", 1):
             return read(request) { events(request) }
+        case ("cluster", 1):
+            return read(request) {
+                guard let body = view.clusterBody() else {
+                    return .error(status: .notFound, message: "this agent is not in a cluster (no cluster: in its config)")
+                }
+                return .json(body: body)
+            }
         case ("reload", 1):
             return write(request, .none) { _ in reloadConfig() }
         case ("heartbeat", 2), ("heartbeat", 3):
@@ -149,6 +156,10 @@ public struct StatusAPI: HTTPHandler {
                 let message = report.failing.first?.message ?? "state directory writes are failing"
                 return .json(body: #"{"status":"degraded","message":"# + jsonString("cannot write state: \(message)") + "}\n")
             }
+        }
+        if let cluster = owner.view.core.cluster, case .noLeader(let reason) = cluster.role {
+            // Probing and serving go on; no agent acts, and this says why.
+            return .json(body: #"{"status":"ok","cluster":"none","message":"# + jsonString("no leader: \(reason)") + "}\n")
         }
         return Self.healthzOK
     }

@@ -12,7 +12,8 @@ public enum MetricsRenderer {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     public static func render(view: AgentView, metrics: ProbeMetrics, scheduler: ProbeStatistics?,
-                              store: StoreHealth.Report?, openConnections: Int?, now: Date) -> String {
+                              store: StoreHealth.Report?, openConnections: Int?, now: Date,
+                              cluster: ClusterFigures? = nil) -> String {
         let values = metrics.values
         var out = Exposition()
 
@@ -159,7 +160,36 @@ public enum MetricsRenderer {
                        "Failed writes to the state directory (journal and snapshots, retries included).")
             out.sample("vitals_state_write_errors_total", [], Double(store.writeErrors))
         }
+        if let cluster {
+            out.family("vitals_cluster_leader", .gauge, "1 while this agent leads the cluster and may act, else 0.")
+            out.sample("vitals_cluster_leader", [("agent", cluster.agent)], cluster.isLeader ? 1 : 0)
+            out.family("vitals_cluster_has_leader", .gauge, "1 while some agent leads the cluster, as this agent sees it.")
+            out.sample("vitals_cluster_has_leader", [], cluster.hasLeader ? 1 : 0)
+            out.family("vitals_cluster_leader_changes_total", .counter, "Times the leader changed, as seen by this agent.")
+            out.sample("vitals_cluster_leader_changes_total", [], Double(cluster.leaderChanges))
+            out.family("vitals_cluster_leadership_acquired_total", .counter, "Times this agent became the leader.")
+            out.sample("vitals_cluster_leadership_acquired_total", [], Double(cluster.acquired))
+            out.family("vitals_etcd_requests_total", .counter, "Requests to etcd (watches not counted).")
+            out.sample("vitals_etcd_requests_total", [], Double(cluster.requests))
+            out.family("vitals_etcd_request_errors_total", .counter, "Requests to etcd that failed or went unanswered.")
+            out.sample("vitals_etcd_request_errors_total", [], Double(cluster.errors))
+            out.family("vitals_etcd_request_seconds_total", .counter,
+                       "Time spent in requests to etcd; divided by vitals_etcd_requests_total, the mean latency.")
+            out.sample("vitals_etcd_request_seconds_total", [], cluster.seconds)
+        }
         return out.text
+    }
+
+    /// The cluster's figures for `/metrics`.
+    public struct ClusterFigures: Sendable {
+        public var agent: String
+        public var isLeader: Bool
+        public var hasLeader: Bool
+        public var leaderChanges: UInt64
+        public var acquired: UInt64
+        public var requests: UInt64
+        public var errors: UInt64
+        public var seconds: Double
     }
 
     /// Every group condition, each listed by the switch below so that a new

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import VitalsCore
 import VitalsStore
+import VitalsSystem
 
 /// The agent's state as readers see it: a copy of the core taken after a
 /// change, never modified afterwards. Status documents, `/metrics`, routing
@@ -49,7 +50,13 @@ public final class StateOwner: Sendable {
     private let refreshInterval: Duration
     private let effects = DispatchQueue(label: "vitals.effects")
     private let publish: @Sendable ([AgentEvent]) -> Void
+    private let monotonic: @Sendable () -> MonotonicTime
     public let configPath: String
+
+    /// The system's monotonic clock, as the core counts lease deadlines.
+    public static let systemMonotonic: @Sendable () -> MonotonicTime = {
+        MonotonicTime(.nanoseconds(MonotonicInstant.now().nanoseconds))
+    }
 
     /// - Parameters:
     ///   - restoring: what was saved before a restart.
@@ -60,17 +67,19 @@ public final class StateOwner: Sendable {
     ///   - publish: receives every batch of new events, in order, on one serial queue.
     public init(config: VitalsConfig, configPath: String, clock: any VitalsClock,
                 restoring snapshot: AgentSnapshot? = nil, lastEvents: [AgentEvent] = [], firstEventID: UInt64 = 1,
-                refreshInterval: Duration = .milliseconds(250),
+                refreshInterval: Duration = .milliseconds(250), clusterAgent: String? = nil,
+                monotonic: @escaping @Sendable () -> MonotonicTime = StateOwner.systemMonotonic,
                 publish: @escaping @Sendable ([AgentEvent]) -> Void) {
         let now = clock.now()
         let core = AgentCore(config: config, startedAt: now, restoring: snapshot, recentEvents: lastEvents,
-                             firstEventID: firstEventID)
+                             firstEventID: firstEventID, clusterAgent: clusterAgent, monotonic: monotonic())
         self.core = Mutex(core)
         self.slot = Mutex(AgentView(core: core, configPath: configPath, publishedAt: now))
         self.balancers = Mutex(Dictionary(uniqueKeysWithValues: config.groups.map { ($0.name, Balancer(group: $0)) }))
         self.clock = clock
         self.refreshInterval = refreshInterval
         self.publish = publish
+        self.monotonic = monotonic
         self.configPath = configPath
     }
 
@@ -84,7 +93,9 @@ public final class StateOwner: Sendable {
     @discardableResult
     public func apply(_ input: AgentInput) throws(AgentRefusal) -> [AgentEvent] {
         let now = clock.now()
+        let instant = monotonic()
         return try core.withLock { (core) throws(AgentRefusal) -> [AgentEvent] in
+            core.advance(to: instant)
             // A round end is never refused; it leaves nothing for the input's own catch-up.
             let earlier = (try? core.apply(.roundEnded, at: now)) ?? []
             do throws(AgentCore.Refused) {
@@ -118,7 +129,9 @@ public final class StateOwner: Sendable {
     /// Lets the groups decide on the changes recorded with `deciding: false`.
     public func decidePending() {
         let now = clock.now()
+        let instant = monotonic()
         core.withLock { core in
+            core.advance(to: instant)
             let events = (try? core.apply(.roundEnded, at: now)) ?? []
             finish(core, events, at: now)
         }
@@ -156,6 +169,29 @@ public final class StateOwner: Sendable {
     /// when what it decided is on disk. Never waits itself.
     public func whenRecorded(_ body: @escaping @Sendable () -> Void) {
         effects.async(execute: body)
+    }
+
+    // MARK: Cluster
+
+    /// Whether this agent may run actions now: always outside a cluster; in
+    /// one, only while it leads and its lease's fencing deadline is ahead
+    /// (read under the lock, at this instant: never from a stale view).
+    public func mayAct() -> (Bool, why: String) {
+        let instant = monotonic()
+        return core.withLock { core in
+            core.advance(to: instant)
+            guard let cluster = core.cluster else { return (true, "") }
+            return (cluster.mayAct, cluster.role.description)
+        }
+    }
+
+    /// The cluster as the core knows it now (nil without `cluster:`).
+    public func clusterState() -> ClusterState? {
+        let instant = monotonic()
+        return core.withLock { core in
+            core.advance(to: instant)
+            return core.cluster
+        }
     }
 
     // MARK: Reads: never wait for a decision

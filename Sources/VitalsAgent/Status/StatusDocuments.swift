@@ -21,6 +21,8 @@ struct AgentStatus: Encodable {
     var counts: Counts
     /// The state directory: whether writes are failing, and the last error.
     var store: StoreStatus?
+    /// This agent's place in the cluster; absent without `cluster:`.
+    var cluster: ClusterSummary?
 
     struct StoreStatus: Encodable {
         var degraded: Bool
@@ -178,4 +180,110 @@ enum JSONTime {
 
 extension Duration {
     var jsonMilliseconds: Double { (seconds * 1_000_000).rounded() / 1000 }
+}
+
+/// `agent.cluster` in `/v1/status`: who leads, and this agent's role.
+struct ClusterSummary: Encodable {
+    /// This agent's name in the cluster.
+    var name: String
+    /// `leader`, `follower` or `none`.
+    var role: String
+    /// The leading agent's name, or null.
+    var leader: String?
+    var leaderAddress: String?
+    /// Why there is no leader, or what this agent does: one line.
+    var status: String
+
+    init(_ cluster: ClusterState) {
+        name = cluster.agent
+        role = cluster.role.name
+        leader = cluster.leader
+        leaderAddress = cluster.role == .leader ? nil : cluster.leaderAddress
+        status = cluster.role.description
+    }
+}
+
+/// `GET /v1/cluster`.
+struct ClusterDocument: Encodable {
+    struct Member: Encodable {
+        var name: String
+        var address: String?
+        /// When it last published its report (its own clock).
+        var lastReport: String
+        var leaseRemainingSeconds: Double?
+        /// Counted in the quorum: its lease alive and heard within a ttl.
+        var live: Bool
+        var isLeader: Bool
+        /// Its view of each group member (and what they depend on).
+        var views: [String: MemberView]
+    }
+
+    struct MemberView: Encodable {
+        var state: HealthState
+        var since: String
+        var reason: String
+    }
+
+    var leader: String?
+    var leaderAddress: String?
+    /// This agent.
+    var agent: String
+    var role: String
+    var status: String
+    /// Whether this agent may run actions now.
+    var mayAct: Bool
+    /// Seconds until this leader stops acting unless its lease is renewed.
+    var fencingDeadlineSeconds: Double?
+    var etcd: [String]
+    var prefix: String
+    var ttlSeconds: Int64
+    /// How many live agents must see a member unusable for a failover now.
+    var quorum: Int
+    var quorumConfigured: Int?
+    var leaderChanges: UInt64
+    var agents: [Member]
+    /// Decisions a previous leader left unfinished, adopted at the takeover.
+    var interrupted: [AgentEvent]
+
+    init(_ cluster: ClusterState, own: AgentReport) {
+        func seconds(_ d: Duration) -> Double {
+            (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 * 1).rounded(toPlaces: 3)
+        }
+        func views(_ report: AgentReport) -> [String: MemberView] {
+            report.views.mapValues { MemberView(state: $0.state, since: JSONTime.string($0.since), reason: $0.reason) }
+        }
+        leader = cluster.leader
+        leaderAddress = cluster.leaderAddress
+        agent = cluster.agent
+        role = cluster.role.name
+        status = cluster.role.description
+        mayAct = cluster.mayAct
+        fencingDeadlineSeconds = cluster.mayAct ? cluster.leadership.fencingDeadline.map { seconds($0 - cluster.now) } : nil
+        etcd = cluster.settings.etcd
+        prefix = cluster.settings.prefix
+        ttlSeconds = cluster.settings.ttl.components.seconds
+        quorum = cluster.views.quorum(own: own, at: cluster.now)
+        quorumConfigured = cluster.settings.quorum
+        leaderChanges = cluster.leaderChanges
+        var members = [Member(name: own.agent, address: own.address, lastReport: JSONTime.string(own.time),
+                              leaseRemainingSeconds: cluster.leadership.fencingDeadline.map {
+                                  seconds($0 + cluster.settings.requestTimeout - cluster.now)
+                              },
+                              live: true, isLeader: cluster.leader == own.agent, views: views(own))]
+        for (name, heard) in cluster.views.heard.sorted(by: { $0.key < $1.key }) where name != own.agent {
+            members.append(Member(name: name, address: heard.report.address, lastReport: JSONTime.string(heard.report.time),
+                                  leaseRemainingSeconds: cluster.leaseLeft(of: name).map(seconds),
+                                  live: cluster.views.isLive(name, at: cluster.now), isLeader: cluster.leader == name,
+                                  views: views(heard.report)))
+        }
+        agents = members
+        interrupted = cluster.interrupted
+    }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        let scale = pow(10, Double(places))
+        return (self * scale).rounded() / scale
+    }
 }

@@ -76,6 +76,17 @@ public final class StatusView: Sendable {
         }
     }
 
+    /// `GET /v1/cluster`, from the core's cluster state of this instant
+    /// (lease time moves on its own); nil without `cluster:`.
+    public func clusterBody() -> HTTPBody? {
+        guard let cluster = owner.clusterState() else { return nil }
+        let own = owner.view.core.ownReport(at: clock.now())
+        var report = own
+        report.agent = cluster.agent
+        report.address = cluster.views.heard[cluster.agent]?.report.address
+        return encode(ClusterDocument(cluster, own: report))
+    }
+
     /// Whether every probed service has reported.
     public var firstRoundComplete: Bool { owner.view.firstRoundComplete }
 
@@ -98,6 +109,7 @@ public final class StatusView: Sendable {
             let all = core.entries.map(status)
             var agent = Self.agentStatus(view, services: all, now: now)
             agent.store = storeHealth.map { AgentStatus.StoreStatus($0.report) }
+            agent.cluster = core.cluster.map(ClusterSummary.init)
             data = try? encoder.encode(StatusDocument(
                 agent: agent,
                 services: all,

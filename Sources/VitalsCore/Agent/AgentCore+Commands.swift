@@ -89,14 +89,15 @@ extension AgentCore {
     /// interrupted: the agent stopped while it waited or ran, and it is
     /// reported, not run again. Returns the outcomes so recorded.
     @discardableResult
-    mutating func markInterrupted(_ journal: [AgentEvent], at now: Date) -> [ActionOutcome] {
+    mutating func markInterrupted(_ journal: [AgentEvent], at now: Date,
+                                  reason: String = interruptedReason) -> [ActionOutcome] {
         var marked: [ActionOutcome] = []
         for event in journal {
             let done = Set(event.actions.map(\.action))
             let missing = config.actions(for: event).filter { !done.contains($0.name) }
             guard !missing.isEmpty else { continue }
             let outcomes = missing.map {
-                ActionOutcome.notRun($0, event: event, result: .skipped(Self.interruptedReason), at: now)
+                ActionOutcome.notRun($0, event: event, result: .skipped(reason), at: now)
             }
             recentEvents.update(event.id) { $0.actions += outcomes }
             marked += outcomes

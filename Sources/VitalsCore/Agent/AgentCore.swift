@@ -56,6 +56,8 @@ public struct AgentCore: Sendable {
     var lastKnown: [String: ServiceView] = [:]
     /// State changes recorded but not yet decided on (`.probeResult`).
     var undecided: [HealthTransition] = []
+    /// This agent's place in a cluster (`cluster:`); nil when it decides alone.
+    public internal(set) var cluster: ClusterState?
 
     /// - Parameters:
     ///   - restoring: what was saved before a restart: group engines,
@@ -64,7 +66,8 @@ public struct AgentCore: Sendable {
     ///   - firstEventID: the id the next event gets at the earliest (the
     ///     journal's last sequence + 1); ids never go back.
     public init(config: VitalsConfig, startedAt: Date, restoring snapshot: AgentSnapshot? = nil,
-                recentEvents: [AgentEvent] = [], firstEventID: UInt64 = 1, recentCapacity: Int = 1000) {
+                recentEvents: [AgentEvent] = [], firstEventID: UInt64 = 1, recentCapacity: Int = 1000,
+                clusterAgent: String? = nil, monotonic: MonotonicTime = .seconds(0)) {
         self.config = config
         self.startedAt = startedAt
         // What the journal recorded after the snapshot was written counts too:
@@ -96,6 +99,9 @@ public struct AgentCore: Sendable {
         self.recentEvents = RecentEvents(capacity: recentCapacity)
         self.recentEvents.append(contentsOf: recentEvents)
         self.lastKnown = lastKnown
+        if let settings = config.cluster {
+            cluster = ClusterState(settings: settings, agent: clusterAgent ?? settings.name ?? "vitals", now: monotonic)
+        }
     }
 
     // MARK: The one entry
@@ -165,6 +171,8 @@ public struct AgentCore: Sendable {
         case .restarted(let journal):
             markInterrupted(journal, at: now)
             return []
+        case .cluster(let input):
+            return try apply(cluster: input, at: now)
         }
     }
 
@@ -203,6 +211,12 @@ public struct AgentCore: Sendable {
         for i in entries.indices {
             if let change = entries[i].health.tick(at: now) { transitions.append(change) }
         }
+        if transitions.isEmpty, cluster != nil, !coordinator.withheld.isEmpty {
+            // A withheld failover is judged again as agents' reports age out
+            // (a dead agent's view stops counting) or arrive.
+            let groupEvents = coordinator.update(states: views, at: now, gate: quorumGate(at: now))
+            return events(transitions: [], groupEvents: groupEvents)
+        }
         if transitions.isEmpty, (coordinator.nextWakeup.map { $0 > now } ?? true) { return [] }
         return decide(after: transitions, at: now)
     }
@@ -235,7 +249,9 @@ public struct AgentCore: Sendable {
         for t in transitions {
             if let i = index[t.service], entries[i].carried != nil { entries[i].carried = nil }
         }
-        let groupEvents = transitions.isEmpty ? coordinator.tick(at: now) : coordinator.update(states: views, at: now)
+        let gate = quorumGate(at: now)
+        let groupEvents = transitions.isEmpty ? coordinator.tick(at: now, gate: gate)
+            : coordinator.update(states: views, at: now, gate: gate)
         return events(transitions: transitions, groupEvents: groupEvents)
     }
 

@@ -47,6 +47,10 @@ public enum AgentInput: Sendable {
     /// decision that never reported are recorded as interrupted, never run
     /// again. No new event: the marks are in `recentEvents`.
     case restarted(journal: [AgentEvent])
+    /// The etcd edge reports on the cluster (`cluster:` only): leadership,
+    /// other agents' views, a takeover. Another agent's changed view lets
+    /// the groups decide again (a withheld failover may now have its quorum).
+    case cluster(ClusterInput)
 }
 
 extension AgentInput {

@@ -8,11 +8,14 @@ public struct AgentReport: Codable, Sendable, Equatable {
     /// compared with another agent's clock.
     public var time: Date
     public var views: [String: ServiceView]
+    /// The agent's status address (`http://host:port`), for operators.
+    public var address: String?
 
-    public init(agent: String, time: Date, views: [String: ServiceView]) {
+    public init(agent: String, time: Date, views: [String: ServiceView], address: String? = nil) {
         self.agent = agent
         self.time = time
         self.views = views
+        self.address = address
     }
 }
 

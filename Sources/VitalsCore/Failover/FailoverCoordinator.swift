@@ -79,32 +79,80 @@ public struct FailoverCoordinator: Sendable {
         return body(&engines[index])
     }
 
+    /// Asked about each decision before it is made, with the group's active
+    /// member(s) before it: in a cluster, the observer quorum
+    /// (`ClusterViews.judge`). Nil: every decision is made.
+    public typealias Gate = (GroupEvent, _ activeBefore: [String]) -> QuorumVerdict
+
     /// Records the view of every service at `now`; returns every group's decisions.
-    public mutating func update(states: [String: ServiceView], at now: Date) -> [GroupEvent] {
+    public mutating func update(states: [String: ServiceView], at now: Date, gate: Gate? = nil) -> [GroupEvent] {
         let change = isolation.update(states: states, at: now)
         var events: [GroupEvent] = []
         for index in engines.indices {
             engines[index].record(states, at: now)
-            switch change {
-            case .began(let reason):
-                events += engines[index].isolate(reason: reason, at: now)
-                events += engines[index].tick(at: now) // paused: records only
-            case .ended(let reason):
-                events += engines[index].endIsolation(reason: reason, at: now)
-            case nil:
-                events += engines[index].tick(at: now)
+            events += decided(index, gate: gate) { engine in
+                switch change {
+                case .began(let reason):
+                    engine.isolate(reason: reason, at: now) + engine.tick(at: now) // paused: records only
+                case .ended(let reason):
+                    engine.endIsolation(reason: reason, at: now)
+                case nil:
+                    engine.tick(at: now)
+                }
             }
         }
         return events
     }
 
     /// Lets every engine's time-driven rules act.
-    public mutating func tick(at now: Date) -> [GroupEvent] {
+    public mutating func tick(at now: Date, gate: Gate? = nil) -> [GroupEvent] {
         var events: [GroupEvent] = []
         for index in engines.indices {
-            events += engines[index].tick(at: now)
+            events += decided(index, gate: gate) { $0.tick(at: now) }
         }
         return events
+    }
+
+    /// The `failover_withheld` last reported per group, so a decision withheld
+    /// again on every round is reported once, and again only when the count
+    /// of agreeing agents changes.
+    public private(set) var withheld: [String: String] = [:]
+
+    /// Runs one engine's decision; with a `gate`, a decision it withholds is
+    /// not made: the engine goes back to where it was (it decides again on
+    /// the next round, when more agents may agree), and the group's events
+    /// are replaced by the `failover_withheld` event.
+    private mutating func decided(_ index: Int, gate: Gate?, _ body: (inout GroupEngine) -> [GroupEvent]) -> [GroupEvent] {
+        guard let gate else { return body(&engines[index]) }
+        let before = engines[index]
+        let events = body(&engines[index])
+        let name = before.group.name
+        for event in events {
+            guard case .withheld(let withheldEvent) = gate(event, before.active) else { continue }
+            engines[index] = before
+            let key = "\(event.kind.rawValue) \(withheldEvent.reason.prefix { $0 != ";" })"
+            if withheld[name] == key { return [] }
+            withheld[name] = key
+            return [withheldEvent]
+        }
+        if !events.isEmpty { withheld[name] = nil }
+        return events
+    }
+
+    /// A new leader continues from the decision state the previous one
+    /// stored: the group's engine is rebuilt from it (the agent's start
+    /// time still counts for the startup grace) and sees `states` at once.
+    public mutating func adopt(_ persisted: GroupEngine.Persisted, group name: String, startedAt: Date,
+                               startupGrace: Duration = .seconds(30), states: [String: ServiceView], at now: Date) {
+        guard let index = engines.firstIndex(where: { $0.group.name == name }) else { return }
+        let old = engines[index]
+        var engine = GroupEngine(group: old.group, dependsOn: old.dependsOn, startedAt: startedAt,
+                                 startupGrace: startupGrace, restoring: persisted)
+        engine.settle = settle
+        engine.record(states, at: now)
+        if let reason = isolation.isolationReason { _ = engine.isolate(reason: reason, at: now) }
+        engines[index] = engine
+        withheld[name] = nil
     }
 
     /// An operator says the agent is not cut off: every group resumes at once.

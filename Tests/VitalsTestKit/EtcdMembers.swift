@@ -3,36 +3,36 @@ import Glibc
 #endif
 import Foundation
 import VitalsCurl
-import VitalsTestKit
 
 /// Debian's etcd (`etcd-server`), which `scripts/install-deps.sh test` installs.
-let etcdBinary = "/usr/bin/etcd"
-let haveEtcd = FileManager.default.isExecutableFile(atPath: etcdBinary)
+public let etcdBinary = "/usr/bin/etcd"
+public let haveEtcd = FileManager.default.isExecutableFile(atPath: etcdBinary)
 
 /// etcd members of the test's own: loopback ports the kernel picked, data in
 /// a scratch folder, never the system's service (which may hold 2379).
 /// `stop()` kills them all and removes the folder.
-final class EtcdMembers: @unchecked Sendable {
-    struct Member {
-        var name: String
-        var clientURL: String
-        var peerURL: String
-        var process: Process
+public final class EtcdMembers: @unchecked Sendable {
+    public struct Member {
+        public var name: String
+        public var clientURL: String
+        public var peerURL: String
+        public var process: Process
+        public var arguments: [String]
     }
 
-    let scratch: Scratch
-    private(set) var members: [Member] = []
+    public let scratch: Scratch
+    public private(set) var members: [Member] = []
     /// Client TLS files that reach the members, when they serve https.
-    let tls: CurlRequest.TLSFiles?
+    public let tls: CurlRequest.TLSFiles?
     /// How long the members took to answer a linearizable read.
-    private(set) var startup: Duration = .zero
+    public private(set) var startup: Duration = .zero
 
-    var endpoints: [String] { members.map(\.clientURL) }
+    public var endpoints: [String] { members.map(\.clientURL) }
 
     /// Starts `count` members as one cluster and waits until each answers a
     /// read (which needs a raft leader), within `limit`. With `serverTLS`,
     /// clients speak https and must show a certificate the CA signed.
-    init(count: Int = 1, serverTLS: TestCertificates? = nil, limit: Duration = .seconds(20)) async throws {
+    public init(count: Int = 1, serverTLS: TestCertificates? = nil, limit: Duration = .seconds(20)) async throws {
         scratch = try Scratch()
         tls = serverTLS.map { CurlRequest.TLSFiles(caFile: $0.caFile, certificateFile: $0.clientCertificate, keyFile: $0.clientKey) }
         let scheme = serverTLS == nil ? "http" : "https"
@@ -56,15 +56,10 @@ final class EtcdMembers: @unchecked Sendable {
                     arguments += ["--client-cert-auth", "--trusted-ca-file", serverTLS.caFile,
                                   "--cert-file", serverTLS.serverCertificate, "--key-file", serverTLS.serverKey]
                 }
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: etcdBinary)
-                process.arguments = arguments
                 _ = FileManager.default.createFile(atPath: scratch.file("\(name).log"), contents: nil)
-                let log = FileHandle(forWritingAtPath: scratch.file("\(name).log"))
-                process.standardOutput = log
-                process.standardError = log
-                try process.run()
-                members.append(Member(name: name, clientURL: client, peerURL: peer, process: process))
+                let process = try Self.launch(name, arguments, log: scratch.file("\(name).log"))
+                members.append(Member(name: name, clientURL: client, peerURL: peer, process: process,
+                                      arguments: arguments))
             }
             for member in members {
                 try await waitUntilReady(member, deadline: started + limit)
@@ -76,8 +71,27 @@ final class EtcdMembers: @unchecked Sendable {
         startup = ContinuousClock.now - started
     }
 
-    struct NotReady: Error, CustomStringConvertible {
-        var description: String
+    private static func launch(_ name: String, _ arguments: [String], log path: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: etcdBinary)
+        process.arguments = arguments
+        let log = FileHandle(forWritingAtPath: path)
+        log?.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return process
+    }
+
+    /// Starts member `index` again, with its data, after `kill`; waits until it answers.
+    public func restart(_ index: Int, limit: Duration = .seconds(20)) async throws {
+        let member = members[index]
+        members[index].process = try Self.launch(member.name, member.arguments, log: scratch.file("\(member.name).log"))
+        try await waitUntilReady(members[index], deadline: ContinuousClock.now + limit)
+    }
+
+    public struct NotReady: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private func waitUntilReady(_ member: Member, deadline: ContinuousClock.Instant) async throws {
@@ -98,23 +112,23 @@ final class EtcdMembers: @unchecked Sendable {
     }
 
     /// One POST straight to a member, outside the client under test.
-    func raw(_ endpoint: String, _ path: String, _ body: String, timeout: Duration = .seconds(5),
+    public func raw(_ endpoint: String, _ path: String, _ body: String, timeout: Duration = .seconds(5),
              headers: [(name: String, value: String)] = []) -> Result<CurlRequest.Response, CurlError> {
         CurlRequest(method: "POST", url: endpoint + path, headers: headers, body: Array(body.utf8), timeout: timeout,
                     http11Only: true, tls: tls).perform()
     }
 
-    func log(_ name: String) -> String { scratch.read("\(name).log") ?? "" }
+    public func log(_ name: String) -> String { scratch.read("\(name).log") ?? "" }
 
     /// SIGKILLs member `index` and waits for it to be gone.
-    func kill(_ index: Int) {
+    public func kill(_ index: Int) {
         let process = members[index].process
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
     /// Kills every member and removes their data.
-    func stop() {
+    public func stop() {
         for index in members.indices { kill(index) }
         scratch.remove()
     }
@@ -123,19 +137,19 @@ final class EtcdMembers: @unchecked Sendable {
 /// A CA, a server certificate for 127.0.0.1 and a client certificate it
 /// signed, and a second CA that signed nothing of the server's; made with
 /// `openssl` in `folder`.
-struct TestCertificates {
-    var caFile: String
-    var serverCertificate: String
-    var serverKey: String
-    var clientCertificate: String
-    var clientKey: String
-    var otherCAFile: String
+public struct TestCertificates: Sendable {
+    public var caFile: String
+    public var serverCertificate: String
+    public var serverKey: String
+    public var clientCertificate: String
+    public var clientKey: String
+    public var otherCAFile: String
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
+    public struct Failed: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    init(in folder: Scratch) throws {
+    public init(in folder: Scratch) throws {
         func openssl(_ arguments: [String]) throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
@@ -174,32 +188,3 @@ struct TestCertificates {
     }
 }
 
-/// Fails when `body` takes longer than `limit`: every wait in these tests is bounded.
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
-
-func within<T: Sendable>(_ limit: Duration, _ what: String,
-                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TimedOut(description: "\(what): not within \(limit)")
-        }
-        return value
-    }
-}
-
-/// Threads of this process named `name` (LoopThread names them).
-func threads(named name: String) -> Int {
-    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-    return tasks.filter {
-        (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) == name
-    }.count
-}

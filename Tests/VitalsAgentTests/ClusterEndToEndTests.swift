@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import VitalsProbe
+import VitalsTestKit
+
+/// Several agents on real etcd members of the test's own, with real
+/// backends and a real promote script: who acts, who takes over, and what
+/// happens when etcd or an agent goes away.
+@Suite(.serialized, .enabled(if: haveEtcd, "needs Debian's etcd-server (scripts/install-deps.sh test installs it)"))
+struct ClusterEndToEndTests {
+    /// Backends, one group and a promote script that names the agent that ran it.
+    final class Setup: @unchecked Sendable {
+        let dir: URL
+        let primary: Backend
+        let backup: Backend
+        let etcd: EtcdMembers
+        var agents: [String: AgentProcess] = [:]
+
+        init(etcdMembers: Int = 1) async throws {
+            dir = try makeTemporaryDirectory()
+            primary = try Backend()
+            backup = try Backend()
+            etcd = try await EtcdMembers(count: etcdMembers)
+            let script = dir.appendingPathComponent("promote.sh")
+            try """
+            #!/bin/sh
+            # $1: the agent that runs it
+            echo "$VITALS_EVENT $VITALS_FROM $VITALS_TO" > "$(dirname "$0")/promote-$1-$VITALS_EVENT_ID"
+            """.write(to: script, atomically: true, encoding: .utf8)
+            chmod(script.path, 0o755)
+        }
+
+        /// Writes agent `name`'s config: the same services, group and
+        /// cluster for every agent; its own state folder.
+        func config(_ name: String, ttl: String = "10s", endpoints: [String]? = nil, extra: String = "") throws -> URL {
+            let url = dir.appendingPathComponent("\(name).yaml")
+            let list = (endpoints ?? etcd.endpoints).joined(separator: ", ")
+            try """
+            agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/\(name)-state }
+            defaults: { interval: 200ms, timeout: 300ms, rise: 2, fall: 2, jitter: 0ms }
+            services:
+              web-1: { http: { url: "http://127.0.0.1:\(primary.port)/health" } }
+              web-2: { http: { url: "http://127.0.0.1:\(backup.port)/health" } }
+            groups:
+              web:
+                members: [web-1, web-2]
+                failback: manual
+                cooldown: 0s
+                on: { failover: [promote] }
+            actions:
+              promote: { exec: [\(dir.path)/promote.sh, \(name)], timeout: 5s }
+            cluster:
+              etcd: [\(list)]
+              scope: test
+              name: \(name)
+              ttl: \(ttl)
+            \(extra)
+            """.write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+
+        @discardableResult
+        func start(_ name: String, ttl: String = "10s", extra: String = "") throws -> AgentProcess {
+            let agent = try AgentProcess(config: try config(name, ttl: ttl, extra: extra), directory: dir)
+            agents[name] = agent
+            return agent
+        }
+
+        /// Promote runs so far: "agent event-id: kind from to".
+        var promotions: [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+                .filter { $0.hasPrefix("promote-") && !$0.hasSuffix(".sh") }.sorted()
+                .map { name in
+                    let text = (try? String(contentsOfFile: dir.path + "/" + name, encoding: .utf8)) ?? ""
+                    return "\(name.dropFirst("promote-".count)): \(text.trimmingCharacters(in: .whitespacesAndNewlines))"
+                }
+        }
+
+        func waitForPromotions(_ count: Int, timeout: Double = 15) -> [String] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if promotions.count >= count { return promotions }
+                usleep(20_000)
+            }
+            return promotions
+        }
+
+        func stop() {
+            for agent in agents.values { _ = agent.stop() }
+            primary.stop()
+            backup.stop()
+            etcd.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    static func json(_ url: String) throws -> [String: Any] {
+        let response = try HTTPFetch.request(url: url).get()
+        return try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.text)")
+    }
+
+    static func cluster(_ agent: AgentProcess) throws -> [String: Any] {
+        try json(try agent.baseURL() + "/v1/cluster")
+    }
+
+    /// Scenario 1: the promote script runs once, on the leader; the
+    /// follower shows what it would have done.
+    @Test func onlyTheLeaderRunsTheFailoverAndTheFollowerShowsIt() async throws {
+        let setup = try await Setup()
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try a.waitForLine(containing: "group web: activated")
+        try b.waitForLine(containing: "group web: activated")
+        // Both agents' views have reached each other: a failover needs both.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try Self.cluster(a)["agents"] as? [[String: Any]])?.count ?? 0 < 2 { usleep(50_000) }
+        let members = try #require(try Self.cluster(a)["agents"] as? [[String: Any]])
+        #expect(members.compactMap { $0["name"] as? String }.sorted() == ["a", "b"])
+        #expect(members.allSatisfy { $0["live"] as? Bool == true })
+
+        setup.primary.answer(503)
+        try a.waitForLine(containing: "group web: failover web-1 → web-2")
+        try b.waitForLine(containing: "group web: failover web-1 → web-2")
+        let runs = setup.waitForPromotions(1)
+        try a.waitForLine(containing: "action promote (exec) for event")
+        let skipped = try b.waitForLine(containing: "action promote (exec) for event")
+        #expect(skipped.contains("follower") && skipped.contains("a leads"), "\(skipped)")
+        usleep(500_000)
+        #expect(setup.promotions.count == 1 && runs.first?.hasPrefix("a-") == true, "\(setup.promotions)")
+
+        // Status on each side.
+        let status = try Self.json(try b.baseURL() + "/v1/status")
+        let cluster = try #require((status["agent"] as? [String: Any])?["cluster"] as? [String: Any])
+        #expect(cluster["role"] as? String == "follower")
+        #expect(cluster["leader"] as? String == "a")
+        let leaderView = try Self.cluster(a)
+        #expect(leaderView["role"] as? String == "leader" && leaderView["leader"] as? String == "a")
+        #expect(leaderView["may_act"] as? Bool == true)
+
+        // A write on the follower names the leader's address.
+        let token = try String(contentsOfFile: setup.dir.path + "/b-state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let refused = try HTTPFetch.request("POST", url: try b.baseURL() + "/v1/groups/web/hold",
+                                            headers: ["Authorization": "Bearer \(token)"], body: Array("{}".utf8)).get()
+        #expect(refused.status == 409, "\(refused.text)")
+        #expect(refused.text.contains(try a.baseURL().replacingOccurrences(of: "http://", with: "")), "\(refused.text)")
+        let metrics = try HTTPFetch.request(url: try a.baseURL() + "/metrics").get().text
+        #expect(metrics.contains("vitals_cluster_leader{agent=\"a\"} 1"))
+    }
+
+    /// Scenarios 2 and 3: kill -9 hands over within ttl + 2 s, SIGTERM
+    /// within a second; nothing runs twice; a later failover runs once.
+    @Test func theOtherAgentTakesOverAfterKillAndAfterSigterm() async throws {
+        let setup = try await Setup()
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try b.waitForLine(containing: "group web: activated")
+        setup.primary.answer(503)
+        #expect(setup.waitForPromotions(1).count == 1)
+        setup.primary.answer(200)
+        try b.waitForLine(containing: "web-1: down → up")
+
+        // kill -9 the leader: b leads within ttl + 2 s, and the failover a made is not made again.
+        let killed = Date()
+        kill(a.process.processIdentifier, SIGKILL)
+        a.process.waitUntilExit()
+        try b.waitForLine(containing: "this agent (b) is the leader", timeout: 12)
+        let takeover = Date().timeIntervalSince(killed)
+        print("cluster: takeover after kill -9 of the leader: \(String(format: "%.2f", takeover)) s (ttl 10 s)")
+        #expect(takeover < 12)
+        usleep(1_000_000)
+        #expect(setup.promotions.count == 1, "\(setup.promotions)")
+        let stateOfB = try Self.json(try b.baseURL() + "/v1/groups/web")
+        #expect(stateOfB["active"] as? [String] == ["web-2"] || stateOfB["active_member"] as? String == "web-2",
+                "\(stateOfB)")
+
+        // A failover after the takeover runs once, on b.
+        setup.backup.answer(503)
+        let runs = setup.waitForPromotions(2)
+        usleep(500_000)
+        #expect(setup.promotions.count == 2, "\(setup.promotions)")
+        #expect(runs.last?.hasPrefix("b-") == true && runs.last?.hasSuffix("failover web-2 web-1") == true, "\(runs)")
+        setup.backup.answer(200)
+
+        // SIGTERM b with a running again: a leads within a second.
+        let c = try setup.start("c")
+        try c.waitForLine(containing: "following b")
+        let signalled = Date()
+        b.process.interrupt()
+        try c.waitForLine(containing: "this agent (c) is the leader", timeout: 5)
+        let handover = Date().timeIntervalSince(signalled)
+        print("cluster: planned handover (SIGTERM): \(Int(handover * 1000)) ms")
+        #expect(handover < 1.0)
+        b.process.waitUntilExit()
+        #expect(b.process.terminationStatus == 0)
+        usleep(500_000)
+        #expect(setup.promotions.count == 2, "the new leader repeats nothing: \(setup.promotions)")
+    }
+
+    /// Scenario 6: with etcd gone nobody acts and both say why; when it
+    /// returns, one leader resumes and makes the missed failover once.
+    @Test func withoutEtcdNobodyActsAndOneLeaderResumesAfterwards() async throws {
+        let setup = try await Setup()
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try b.waitForLine(containing: "group web: activated")
+        usleep(500_000)
+
+        setup.etcd.kill(0)
+        try a.waitForLine(containing: "no leader:", timeout: 12)
+        try b.waitForLine(containing: "no leader:", timeout: 12)
+        let healthz = try HTTPFetch.request(url: try a.baseURL() + "/healthz").get()
+        #expect(healthz.status == 200 && healthz.text.contains("no leader"), "\(healthz.text)")
+        let doc = try Self.cluster(b)
+        #expect(doc["leader"] == nil || doc["leader"] is NSNull)
+        #expect((doc["status"] as? String)?.contains("etcd unreachable since") == true, "\(doc)")
+
+        // A failure while nobody may act: decided in shadow (or withheld while
+        // the other's last view still counts), never run.
+        setup.primary.answer(503)
+        try a.waitForLine(containing: "web-1: up → down")
+        try b.waitForLine(containing: "web-1: up → down")
+        try a.waitForLine(containing: "group web: failover web-1 → web-2", timeout: 15)
+        usleep(1_000_000)
+        #expect(setup.promotions.isEmpty, "\(setup.promotions)")
+
+        // etcd returns: one leader, which makes the failover once.
+        try await setup.etcd.restart(0)
+        let runs = setup.waitForPromotions(1, timeout: 20)
+        usleep(1_500_000)
+        #expect(setup.promotions.count == 1, "\(setup.promotions)")
+        #expect(runs.first?.contains("failover web-1 web-2") == true, "\(runs)")
+        let leaders = try [a, b].map { try Self.cluster($0)["leader"] as? String }
+        #expect(leaders[0] != nil && leaders[0] == leaders[1], "\(leaders)")
+    }
+}
