@@ -152,7 +152,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsAgentTests", dependencies: [
                         "VitalsAgent", "VitalsCore", "VitalsActions", "VitalsHTTP", "VitalsProbe", "VitalsStore",
-                        "VitalsTestKit", "vitals",
+                        "VitalsTestKit", "VitalsCluster", "vitals",
                         .product(name: "Logging", package: "swift-log"),
                     ],
                     swiftSettings: swiftSettings),

@@ -141,7 +141,7 @@ final class ClusterMember: Sendable {
     }
 
     /// One pass: lease, leader key, report, refresh, decision states.
-    private func step() async {
+    func step() async {
         defer { fenceIfNotActing() }
         guard await keepLease() else { return }
         await contendForLeader()
