@@ -13,7 +13,7 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
 for extra in "$@"; do
   case "$extra" in
-    test)  need openssl ca-certificates systemd haproxy prometheus chromium etcd-server ;;   # systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here)
+    test)  need openssl ca-certificates systemd haproxy prometheus chromium etcd-server iproute2 ;;   # iproute2: the cluster test that cuts one agent off in a network namespace; systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here)
     bench) need nginx-light wrk ;;
     *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
   esac

@@ -19,11 +19,12 @@ struct ClusterEndToEndTests {
         let etcd: EtcdMembers
         var agents: [String: AgentProcess] = [:]
 
-        init(etcdMembers: Int = 1) async throws {
+        init(etcdMembers: Int = 1, serverTLS: TestCertificates? = nil, namespace: NetworkNamespace? = nil) async throws {
             dir = try makeTemporaryDirectory()
-            primary = try Backend()
-            backup = try Backend()
-            etcd = try await EtcdMembers(count: etcdMembers)
+            primary = try Backend(alsoOn: namespace.map { [$0.backendHost] } ?? [])
+            backup = try Backend(alsoOn: namespace.map { [$0.backendHost] } ?? [])
+            etcd = try await EtcdMembers(count: etcdMembers, serverTLS: serverTLS,
+                                         alsoOn: namespace.map { [$0.etcdHost] } ?? [])
             let script = dir.appendingPathComponent("promote.sh")
             try """
             #!/bin/sh
@@ -35,15 +36,16 @@ struct ClusterEndToEndTests {
 
         /// Writes agent `name`'s config: the same services, group and
         /// cluster for every agent; its own state folder.
-        func config(_ name: String, ttl: String = "10s", endpoints: [String]? = nil, extra: String = "") throws -> URL {
+        func config(_ name: String, ttl: String = "10s", endpoints: [String]? = nil, backendHost: String = "127.0.0.1",
+                    extra: String = "") throws -> URL {
             let url = dir.appendingPathComponent("\(name).yaml")
             let list = (endpoints ?? etcd.endpoints).joined(separator: ", ")
             try """
             agent: { listen: 127.0.0.1:0, state_dir: \(dir.path)/\(name)-state }
             defaults: { interval: 200ms, timeout: 300ms, rise: 2, fall: 2, jitter: 0ms }
             services:
-              web-1: { http: { url: "http://127.0.0.1:\(primary.port)/health" } }
-              web-2: { http: { url: "http://127.0.0.1:\(backup.port)/health" } }
+              web-1: { http: { url: "http://\(backendHost):\(primary.port)/health" } }
+              web-2: { http: { url: "http://\(backendHost):\(backup.port)/health" } }
             groups:
               web:
                 members: [web-1, web-2]
@@ -64,7 +66,8 @@ struct ClusterEndToEndTests {
 
         @discardableResult
         func start(_ name: String, ttl: String = "10s", extra: String = "") throws -> AgentProcess {
-            let agent = try AgentProcess(config: try config(name, ttl: ttl, extra: extra), directory: dir)
+            let agent = try AgentProcess(config: try config(name, ttl: ttl, extra: extra), directory: dir,
+                                         environment: ["HOSTNAME": name])
             agents[name] = agent
             return agent
         }
@@ -244,5 +247,100 @@ struct ClusterEndToEndTests {
         #expect(runs.first?.contains("failover web-1 web-2") == true, "\(runs)")
         let leaders = try [a, b].map { try Self.cluster($0)["leader"] as? String }
         #expect(leaders[0] != nil && leaders[0] == leaders[1], "\(leaders)")
+    }
+
+    /// Scenario 4: three etcd members; the one both agents talk to dies.
+    /// Leadership holds or moves once, and a failover afterwards runs once.
+    @Test func killingTheEtcdMemberTheLeaderTalksToMovesLeadershipAtMostOnce() async throws {
+        let setup = try await Setup(etcdMembers: 3)
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try b.waitForLine(containing: "group web: activated")
+        let before = try #require(try Self.cluster(b)["leader_changes"] as? Int)
+
+        setup.etcd.kill(0)
+        // Longer than a lease: a leader that could not renew would have lost it by now.
+        try await Task.sleep(for: .seconds(11))
+        let leaders = try [a, b].map { try Self.cluster($0)["leader"] as? String }
+        #expect(leaders[0] != nil && leaders[0] == leaders[1], "one leader both agree on: \(leaders)")
+        let after = try #require(try Self.cluster(b)["leader_changes"] as? Int)
+        #expect(after - before <= 1, "leadership held or moved once: \(before) → \(after)")
+
+        setup.primary.answer(503)
+        let runs = setup.waitForPromotions(1)
+        usleep(1_000_000)
+        #expect(setup.promotions.count == 1, "\(setup.promotions)")
+        #expect(runs.first?.hasPrefix("\(leaders[0] ?? "?")-") == true, "run by the leader: \(runs)")
+    }
+
+    /// Scenario 7: etcd over TLS with client certificates the test made;
+    /// an agent with the wrong CA refuses the member and never leads.
+    @Test func agentsReachEtcdOverTLSAndRefuseAServerTheirCADidNotSign() async throws {
+        let certs = try Scratch()
+        defer { certs.remove() }
+        let tls = try TestCertificates(in: certs)
+        let setup = try await Setup(serverTLS: tls)
+        defer { setup.stop() }
+        let a = try setup.start("a", extra: """
+          ca_file: \(tls.caFile)
+          cert_file: \(tls.clientCertificate)
+          key_file: \(tls.clientKey)
+        """)
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let wrong = try setup.start("x", extra: """
+          ca_file: \(tls.otherCAFile)
+          cert_file: \(tls.clientCertificate)
+          key_file: \(tls.clientKey)
+        """)
+        let failure = try wrong.waitForLine(containing: "etcd request failed")
+        #expect(failure.lowercased().contains("certificate") || failure.contains("SSL"), "\(failure)")
+        let doc = try Self.cluster(wrong)
+        #expect(doc["role"] as? String == "none", "\(doc)")
+        #expect((doc["status"] as? String)?.contains("etcd unreachable") == true, "\(doc)")
+        // The right one still leads alone, and acts.
+        try a.waitForLine(containing: "group web: activated")
+        setup.primary.answer(503)
+        #expect(setup.waitForPromotions(1).first?.hasPrefix("a-") == true, "\(setup.promotions)")
+    }
+
+    /// Scenario 5: the leader alone is cut off from the backends (its own
+    /// network namespace, its backend link down; etcd still reachable). It
+    /// sees everything down, but the other agent does not: nothing moves,
+    /// nothing runs, and the event says why.
+    @Test(.enabled(if: NetworkNamespace.available, "needs root and iproute2 to make a network namespace"))
+    func anAgentCutOffFromTheBackendsCannotCauseAFailover() async throws {
+        let namespace = try NetworkNamespace()
+        defer { namespace.remove() }
+        let setup = try await Setup(namespace: namespace)
+        defer { setup.stop() }
+        let port = { (url: String) in url.split(separator: ":").last.map(String.init) ?? "" }
+        let inside = try setup.config("b", endpoints: setup.etcd.endpoints.map { "http://\(namespace.etcdHost):\(port($0))" },
+                                      backendHost: namespace.backendHost)
+        let b = try AgentProcess(config: inside, directory: setup.dir, launcher: namespace.launcher)
+        setup.agents["b"] = b
+        try b.waitForLine(containing: "this agent (b) is the leader")
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "following b")
+        try b.waitForLine(containing: "group web: activated")
+        try a.waitForLine(containing: "group web: activated")
+        // b's quorum counts a once a's view has arrived.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try Self.cluster(a)["agents"] as? [[String: Any]])?.count ?? 0 < 2 { usleep(50_000) }
+
+        try namespace.cutBackends()
+        try b.waitForLine(containing: "web-1: up → down", timeout: 10)
+        let withheld = try b.waitForLine(containing: "withheld", timeout: 10)
+        #expect(withheld.contains("web-1 unusable for 1 of 2 live agents, quorum 2"), "\(withheld)")
+        #expect(withheld.contains("a: up"), "a's view is named: \(withheld)")
+        usleep(2_000_000)
+        #expect(setup.promotions.isEmpty, "\(setup.promotions)")
+        #expect(!b.output.contains { $0.contains("group web: failover ") }, "nothing moved")
+        // The follower shows the leader's view of web-1 beside its own.
+        let doc = try Self.cluster(a)
+        let views = (doc["agents"] as? [[String: Any]])?.first { $0["name"] as? String == "b" }?["views"] as? [String: Any]
+        #expect((views?["web-1"] as? [String: Any])?["state"] as? String == "down", "\(doc)")
     }
 }

@@ -32,7 +32,10 @@ public final class EtcdMembers: @unchecked Sendable {
     /// Starts `count` members as one cluster and waits until each answers a
     /// read (which needs a raft leader), within `limit`. With `serverTLS`,
     /// clients speak https and must show a certificate the CA signed.
-    public init(count: Int = 1, serverTLS: TestCertificates? = nil, limit: Duration = .seconds(20)) async throws {
+    /// - Parameter alsoOn: more local addresses the members serve clients on
+    ///   (same port as on 127.0.0.1), for agents in other network namespaces.
+    public init(count: Int = 1, serverTLS: TestCertificates? = nil, alsoOn hosts: [String] = [],
+                limit: Duration = .seconds(20)) async throws {
         scratch = try Scratch()
         tls = serverTLS.map { CurlRequest.TLSFiles(caFile: $0.caFile, certificateFile: $0.clientCertificate, keyFile: $0.clientKey) }
         let scheme = serverTLS == nil ? "http" : "https"
@@ -48,7 +51,8 @@ public final class EtcdMembers: @unchecked Sendable {
                 let peer = "http://127.0.0.1:\(port.peer)"
                 var arguments = [
                     "--name", name, "--data-dir", scratch.file(name), "--logger=zap", "--log-outputs=stderr",
-                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-client-urls", ([client] + hosts.map { "\(scheme)://\($0):\(port.client)" }).joined(separator: ","),
+                    "--advertise-client-urls", client,
                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                     "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
                 ]

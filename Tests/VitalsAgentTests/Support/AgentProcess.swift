@@ -146,9 +146,16 @@ final class Backend: Sendable {
     let server: HTTPServer
     private let status = Locked<Int>(200)
 
-    init() throws {
+    /// - Parameter alsoOn: more local addresses to listen on, with the same port as on 127.0.0.1.
+    init(alsoOn hosts: [String] = []) throws {
         let status = self.status
-        server = HTTPServer(handler: HTTPClosureHandler { _ in
+        var configuration = HTTPServerConfiguration()
+        if !hosts.isEmpty {
+            let port = try LoopbackPort.unused()
+            configuration.listenAddresses = ([HTTPListenAddress.loopbackIPv4().host] + hosts)
+                .map { HTTPListenAddress(host: $0, port: port) }
+        }
+        server = HTTPServer(configuration: configuration, handler: HTTPClosureHandler { _ in
             let code = status.withLock { $0 }
             return .json(status: HTTPStatus(code: code), body: code == 200 ? #"{"status":"UP"}"# : #"{"status":"DOWN"}"#)
         })
