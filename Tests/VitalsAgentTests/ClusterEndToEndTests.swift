@@ -142,6 +142,8 @@ struct ClusterEndToEndTests {
         let cluster = try #require((status["agent"] as? [String: Any])?["cluster"] as? [String: Any])
         #expect(cluster["role"] as? String == "follower")
         #expect(cluster["leader"] as? String == "a")
+        let printed = try VitalsBinary.run(["status", "--url", try b.baseURL()])
+        #expect(printed.out.hasPrefix("CLUSTER  agent b, role follower, leader a (\(try a.baseURL()))"), "\(printed.out)")
         let leaderView = try Self.cluster(a)
         #expect(leaderView["role"] as? String == "leader" && leaderView["leader"] as? String == "a")
         #expect(leaderView["may_act"] as? Bool == true)

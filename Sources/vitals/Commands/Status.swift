@@ -10,7 +10,8 @@ struct Status: ParsableCommand {
         discussion: """
         Reads GET /v1/status from the agent (by default the address in the config's \
         agent.listen, else http://127.0.0.1:9310) and prints groups, then services. \
-        Each group shows its condition (starting, ok, degraded, down), the member(s) \
+        In a cluster, a first line names this agent, its role (leader, follower, \
+        none) and the leader. Each group shows its condition (starting, ok, degraded, down), the member(s) \
         traffic goes to (with the state of one that does not serve), and its marks: \
         HELD, ISOLATED, PENDING, each explained on a line below the table.
 
@@ -84,8 +85,16 @@ struct Status: ParsableCommand {
 /// The parts of `/v1/status` the table shows.
 struct StatusReply: Decodable {
     struct Agent: Decodable {
+        struct Cluster: Decodable {
+            var name: String
+            var role: String
+            var leader: String?
+            var leaderAddress: String?
+            var status: String
+        }
         var version: String
         var uptimeSeconds: Int
+        var cluster: Cluster?
     }
     struct Service: Decodable {
         var name: String
@@ -175,6 +184,13 @@ struct StatusReply: Decodable {
             row > 0 && column == 2 ? TerminalColour.state(text) : text
         } : nil
         var out = ""
+        if let cluster = agent.cluster {
+            // First, so an operator sees at once whether this agent acts.
+            let leader = cluster.leader.map { $0 + (cluster.leaderAddress.map { " (\($0))" } ?? "") } ?? "none"
+            out += "CLUSTER  agent \(cluster.name), role \(cluster.role), leader \(leader)"
+            if cluster.role != "leader" { out += ": \(cluster.status)" }
+            out += "\n\n"
+        }
         if !groups.isEmpty {
             out += TextTable(header: ["GROUP", "MODE", "CONDITION", "ACTIVE", "SERVING", "MARKS"],
                              rows: groups.map {

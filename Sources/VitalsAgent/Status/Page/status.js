@@ -239,6 +239,10 @@
       if (c[s]) chips += '<button type="button" class="chip" data-state="' + s + '" title="Show only ' + s + '">' + pill(s) + " " + esc(c[s]) + "</button>";
     }
     if (a.store && a.store.degraded) chips += '<span class="chip res-bad" title="' + esc(a.store.last_error) + '">state directory failing</span>';
+    if (a.cluster) {
+      var cl = a.cluster, lead = cl.role === "leader" ? "leader" : cl.role === "follower" ? "follower of " + cl.leader : "no leader";
+      chips += '<span class="chip ' + (cl.role === "none" ? "res-bad" : "") + '" id="cluster-role" title="' + esc(cl.status) + '">' + esc(cl.name) + ": " + esc(lead) + "</span>";
+    }
     $("counts").innerHTML = chips;
     var bad = (c.down || 0) + (c.flapping || 0);
     document.title = (bad ? "(" + bad + " down) " : "") + "Vitals";
