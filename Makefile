@@ -32,7 +32,7 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel
 
 bench: deps
-	@scripts/install-deps.sh bench
+	@scripts/install-deps.sh bench test
 	scripts/bench.sh
 
 fuzz: deps

@@ -9,6 +9,10 @@
 #           in alternating rounds (medians reported), with each server's CPU
 #           per request; again with server and wrk on cores of their own;
 #           then /healthz latency while 1,000 idle connections are open.
+#   Part 3  cluster on a real etcd member (bench/cluster.py): takeover after
+#           kill -9 of the leader (5 trials), planned handover after SIGTERM,
+#           and each agent's etcd requests/s, CPU and RSS at 1,000 services
+#           beside a single agent's.
 #
 # Loopback only, bounded in time; every process started here is stopped on exit.
 #
@@ -21,7 +25,7 @@
 #   BENCH_PORTS=50          fleet ports, from BENCH_BASE_PORT=20000
 #   BENCH_WRK_SECONDS=5     wrk duration per URL in part 2
 #   BENCH_ROUNDS=3          alternating rounds per server in part 2 (medians reported)
-#   BENCH_PARTS="1 2"       which parts to run
+#   BENCH_PARTS="1 2 3"     which parts to run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,7 +39,7 @@ PORTS=${BENCH_PORTS:-50}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-PARTS=${BENCH_PARTS:-"1 2"}
+PARTS=${BENCH_PARTS:-"1 2 3"}
 FLEET_WORKERS=1
 
 for tool in nginx wrk curl; do
@@ -401,4 +405,8 @@ if [[ " $PARTS " == *" 2 "* ]]; then
       "nginx-mem ${STATUS[pin_mem_rps]} req/s p99 ${STATUS[pin_mem_p99]} ms; ratio ${STATUS[pin_vs_mem]}x   (vitals p99 target < 2 ms)"
   fi
   echo "  /healthz with ${IDLE_R[connections]:-?} idle connections open: p50 ${IDLE_R[p50]:-?} ms, p99 ${IDLE_R[p99]:-?} ms, max ${IDLE_R[max]:-?} ms, ${IDLE_R[ok]:-?}/${IDLE_R[samples]:-?} ok (target < 50 ms); idle still open at end: ${IDLE_R[still_open]:-?}"
+fi
+if [[ " $PARTS " == *" 3 "* ]]; then
+  echo "== Part 3: cluster on etcd"
+  python3 bench/cluster.py --vitals "$VITALS"
 fi

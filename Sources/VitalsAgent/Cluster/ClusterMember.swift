@@ -42,6 +42,9 @@ final class ClusterMember: Sendable {
         var stored: [String: [UInt8]] = [:]
         var lastReport: [String: ServiceView]?
         var lastReportSent: MonotonicTime?
+        /// The core's state version the last report and the last stored states were made from.
+        var reportVersion: UInt64?
+        var storedVersion: UInt64?
         var lastRefresh: MonotonicTime?
         /// Events with ids below this were decided before this agent took
         /// over: their actions never run here.
@@ -172,6 +175,7 @@ final class ClusterMember: Sendable {
             state.withLock {
                 $0.actingFrom = marker
                 $0.stored = [:]
+                $0.storedVersion = nil
                 $0.inFlight = [:]
             }
             reached()
@@ -312,9 +316,10 @@ final class ClusterMember: Sendable {
         guard let lease = state.withLock({ $0.lease }) else { return }
         let core = owner.view.core
         let now = monotonic()
-        let report = AgentReport(agent: agent, time: Date(), views: core.ownReport(at: Date()).views, address: address)
-        let (last, sent) = state.withLock { ($0.lastReport, $0.lastReportSent) }
+        let (last, sent, version) = state.withLock { ($0.lastReport, $0.lastReportSent, $0.reportVersion) }
         let stale = sent.map { now - $0 >= settings.ttl / 3 } ?? true
+        if !stale, version == core.stateVersion { return }
+        let report = AgentReport(agent: agent, time: Date(), views: core.ownReport(at: Date()).views, address: address)
         guard last.map({ !Self.sameViews($0, report.views) }) ?? true || stale else { return }
         do {
             let json = try StoredJSON.encoder().encode(report)
@@ -322,6 +327,7 @@ final class ClusterMember: Sendable {
             state.withLock {
                 $0.lastReport = report.views
                 $0.lastReportSent = now
+                $0.reportVersion = core.stateVersion
             }
             reached()
         } catch {
@@ -422,31 +428,40 @@ final class ClusterMember: Sendable {
 
     // MARK: Decision state
 
-    /// The state of `group` as the leader stores it.
-    private func decisionState(_ group: String, core: AgentCore) -> DecisionState? {
+    /// The state of `group` as the leader stores it; `maintenance` is the
+    /// core's (`AgentCore.maintenanceRecords`), taken once per pass.
+    private func decisionState(_ group: String, core: AgentCore,
+                               maintenance all: [String: AgentSnapshot.Maintenance]? = nil) -> DecisionState? {
         guard let engine = core.coordinator.engine(named: group) else { return nil }
-        let snapshot = core.persistentSnapshot(at: Date())
+        let records = all ?? core.maintenanceRecords
         var maintenance: [String: AgentSnapshot.Maintenance] = [:]
-        for member in engine.group.members { maintenance[member] = snapshot.maintenance[member] }
+        for member in engine.group.members { maintenance[member] = records[member] }
         return DecisionState(group: group, leader: agent, writtenAt: Date(), engine: engine.persisted,
                              maintenance: maintenance, lastEventID: core.nextEventID - 1,
                              decision: state.withLock { $0.inFlight[group] })
     }
 
-    /// Stores each group's state that changed since it was last stored.
+    /// Stores each group's state that changed since it was last stored;
+    /// nothing to do while the core's state did not change.
     private func storeStates() async {
         let core = owner.view.core
+        guard state.withLock({ $0.storedVersion }) != core.stateVersion else { return }
+        let maintenance = core.maintenanceRecords
+        var complete = true
         for engine in core.coordinator.engines {
-            _ = try? await store(engine.group.name, core: core, force: false)
+            let written = (try? await store(engine.group.name, core: core, force: false, maintenance: maintenance)) ?? false
+            complete = complete && written
         }
+        if complete { state.withLock { $0.storedVersion = core.stateVersion } }
     }
 
     /// Writes one group's state under the leader guard. True when written
     /// (or unchanged), false when this agent no longer holds the leader key.
-    private func store(_ group: String, core: AgentCore, force: Bool) async throws -> Bool {
+    private func store(_ group: String, core: AgentCore, force: Bool,
+                       maintenance: [String: AgentSnapshot.Maintenance]? = nil) async throws -> Bool {
         await writes.lock()
         do {
-            let written = try await storeLocked(group, core: core, force: force)
+            let written = try await storeLocked(group, core: core, force: force, maintenance: maintenance)
             await writes.unlock()
             return written
         } catch {
@@ -455,8 +470,10 @@ final class ClusterMember: Sendable {
         }
     }
 
-    private func storeLocked(_ group: String, core: AgentCore, force: Bool) async throws -> Bool {
-        guard let lease = state.withLock({ $0.lease }), var decision = decisionState(group, core: core) else {
+    private func storeLocked(_ group: String, core: AgentCore, force: Bool,
+                             maintenance: [String: AgentSnapshot.Maintenance]?) async throws -> Bool {
+        guard let lease = state.withLock({ $0.lease }),
+              var decision = decisionState(group, core: core, maintenance: maintenance) else {
             return false
         }
         let comparable = decision.comparable

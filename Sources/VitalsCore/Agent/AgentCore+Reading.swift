@@ -32,6 +32,17 @@ extension AgentCore {
     }
 
     /// What must survive a restart, as of `now`.
+    /// Services in maintenance, with reason and end: what a snapshot and a
+    /// cluster's decision state record.
+    public var maintenanceRecords: [String: AgentSnapshot.Maintenance] {
+        var records: [String: AgentSnapshot.Maintenance] = [:]
+        for entry in entries where entry.health.isInMaintenance {
+            let name = entry.config.name
+            records[name] = .init(reason: maintenanceReasons[name] ?? entry.health.reason, until: maintenanceUntil[name])
+        }
+        return records
+    }
+
     public func persistentSnapshot(at now: Date) -> AgentSnapshot {
         var maintenance: [String: AgentSnapshot.Maintenance] = [:]
         var lastBeats: [String: Date] = [:]
