@@ -19,7 +19,9 @@ struct ClusterEndToEndTests {
         let etcd: EtcdMembers
         var agents: [String: AgentProcess] = [:]
 
-        init(etcdMembers: Int = 1, serverTLS: TestCertificates? = nil, namespace: NetworkNamespace? = nil) async throws {
+        /// - Parameter slowPromote: the promote script marks its start, takes 3 s, then writes its record.
+        init(etcdMembers: Int = 1, serverTLS: TestCertificates? = nil, namespace: NetworkNamespace? = nil,
+             slowPromote: Bool = false) async throws {
             dir = try makeTemporaryDirectory()
             primary = try Backend(alsoOn: namespace.map { [$0.backendHost] } ?? [])
             backup = try Backend(alsoOn: namespace.map { [$0.backendHost] } ?? [])
@@ -29,6 +31,8 @@ struct ClusterEndToEndTests {
             try """
             #!/bin/sh
             # $1: the agent that runs it
+            touch "$(dirname "$0")/started-$1-$VITALS_EVENT_ID"
+            \(slowPromote ? "sleep 3" : "")
             echo "$VITALS_EVENT $VITALS_FROM $VITALS_TO" > "$(dirname "$0")/promote-$1-$VITALS_EVENT_ID"
             """.write(to: script, atomically: true, encoding: .utf8)
             chmod(script.path, 0o755)
@@ -344,5 +348,41 @@ struct ClusterEndToEndTests {
         let doc = try Self.cluster(a)
         let views = (doc["agents"] as? [[String: Any]])?.first { $0["name"] as? String == "b" }?["views"] as? [String: Any]
         #expect((views?["web-1"] as? [String: Any])?["state"] as? String == "down", "\(doc)")
+    }
+
+    /// kill -9 of the leader while its promote script runs: the new leader
+    /// records the decision's action as interrupted and does not run it again.
+    @Test func aDecisionUnderWayWhenTheLeaderDiesIsReportedInterruptedNotRunTwice() async throws {
+        let setup = try await Setup(slowPromote: true)
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try b.waitForLine(containing: "group web: activated")
+        setup.primary.answer(503)
+        let deadline = Date().addingTimeInterval(10)
+        func started() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: setup.dir.path)) ?? []).filter { $0.hasPrefix("started-") }
+        }
+        while started().isEmpty && Date() < deadline { usleep(10_000) }
+        #expect(started().first?.hasPrefix("started-a-") == true, "\(started())")
+        kill(a.process.processIdentifier, SIGKILL)
+        a.process.waitUntilExit()
+
+        try b.waitForLine(containing: "this agent (b) is the leader", timeout: 12)
+        let warning = try b.waitForLine(containing: "was under way when the previous leader stopped")
+        #expect(warning.contains("failover"), "\(warning)")
+        usleep(4_000_000)
+        #expect(started().count == 1, "promote ran once, on a: \(started())")
+        let doc = try Self.cluster(b)
+        let interrupted = try #require((doc["interrupted"] as? [[String: Any]])?.first, "\(doc)")
+        #expect(interrupted["kind"] as? String == "failover")
+        let actions = interrupted["actions"] as? [[String: Any]] ?? []
+        #expect(actions.first?["action"] as? String == "promote")
+        #expect("\(actions.first?["result"] ?? "")".contains("not run again"), "\(actions)")
+        // The failover a made stands on b: nothing to decide again.
+        let group = try Self.json(try b.baseURL() + "/v1/groups/web")
+        #expect(group["active_member"] as? String == "web-2", "\(group)")
     }
 }

@@ -171,7 +171,11 @@ final class ClusterMember: Sendable {
         do {
             let stored = try await storedStates()
             let marker = owner.view.core.nextEventID
+            let known = owner.clusterState()?.interrupted.count ?? 0
             feed(.adopt(stored, at: monotonic()))
+            for event in (owner.clusterState()?.interrupted ?? []).dropFirst(known) {
+                logger.warning("cluster: event \(event.id) \(event.kind.rawValue) of group \(event.group ?? "-") was under way when the previous leader stopped; its unfinished actions are recorded as interrupted, not run again")
+            }
             state.withLock {
                 $0.actingFrom = marker
                 $0.stored = [:]
@@ -253,10 +257,6 @@ final class ClusterMember: Sendable {
             feed(.leadership(.acquired(lease: lease), at: monotonic()))
             feed(.leaderKey(holder: agent, address: address, lease: lease, at: monotonic()))
             metrics.leadershipAcquired()
-            let interrupted = owner.clusterState()?.interrupted ?? []
-            for event in interrupted {
-                logger.warning("cluster: event \(event.id) \(event.kind.rawValue) of group \(event.group ?? "-") was under way when the previous leader stopped; its unfinished actions are recorded as interrupted, not run again")
-            }
             reached()
         } catch {
             failed(error)

@@ -32,6 +32,9 @@ final class Reloader: Sendable {
                     || old.agent.tokenFile != config.agent.tokenFile {
                     logger.warning("agent.listen, agent.state_dir and agent.token_file take effect at the next restart")
                 }
+                if old.cluster != config.cluster {
+                    logger.warning("cluster: takes effect at the next restart; this agent keeps its place in the cluster as it started")
+                }
                 let summary = ReloadSummary(from: old, to: config)
                 // Logged once, as the `config_reloaded` event it makes.
                 _ = try? owner.apply(.reload(config))
