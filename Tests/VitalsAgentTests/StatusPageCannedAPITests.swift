@@ -51,6 +51,8 @@ struct StatusPageCannedAPITests {
         #expect(try page.value(##"document.querySelectorAll("#groups details").length"##) as? Int == 2,
                 "one collapsible section per group")
         #expect(try page.value(##"document.getElementById("filter") !== null"##) as? Bool == true, "the filter box")
+        #expect(try page.value(##"document.getElementById("cluster-role").textContent"##) as? String == "b: follower of a",
+                "in a cluster, this agent's role and the leader")
         try page.expectNoConsoleErrors()
     }
 
@@ -154,6 +156,7 @@ final class CannedAPI: Sendable {
 
     static let status = #"""
     {"agent":{"version":"1.0.0","started_at":"2026-01-01T00:00:00.000Z","uptime_seconds":60,"config_path":"vitals.conf","ready":true,
+    "cluster":{"name":"b","role":"follower","leader":"a","leader_address":"http://10.0.0.1:9310","status":"follower of a"},
     "counts":{"services":6,"groups":2,"up":1,"degraded":1,"down":1,"unknown":1,"maintenance":1,"flapping":1}},
     "services":[
     {"name":"web-1","kind":"http","target":"http://127.0.0.1:1/health","state":"up","since":"2026-01-01T00:00:00.000Z","reason":"ok","rule":"rise 2/2","consecutive_successes":5,"consecutive_failures":0,"last_probe_at":"2026-01-01T00:00:59.000Z","latency_ms":12.5,"depends_on":[]},
