@@ -284,6 +284,23 @@ private func errorMessages(_ yaml: String) -> [String] {
                                               members: ["web"])])
     }
 
+    @Test func heartbeatScheduleTimeZoneMaxRuntimeAndKeyFile() throws {
+        let config = try ConfigLoader.load(yaml: """
+            services:
+              backup:
+                heartbeat: { schedule: "0 3 * * mon-fri", tz: America/New_York, grace: 30m, max_runtime: 2h,
+                             key_file: /etc/vitals/backup.key }
+              sweep: { heartbeat: { schedule: "@hourly" } }
+            """)
+        let backup = try #require(config.service(named: "backup"))
+        #expect(backup.check == .heartbeat(HeartbeatCheck(
+            runs: .schedule(try CronSchedule.parse("0 3 * * mon-fri"), timeZone: TimeZone(identifier: "America/New_York")!),
+            grace: .seconds(1800), maxRuntime: .seconds(7200), keyFile: "/etc/vitals/backup.key")))
+        // Without tz, the agent's own zone, as cron's.
+        let sweep = try #require(config.service(named: "sweep"))
+        #expect(sweep.check == .heartbeat(HeartbeatCheck(runs: .schedule(try CronSchedule.parse("@hourly"), timeZone: .current))))
+    }
+
     @Test func tokenFileDefaultsUnderStateDir() throws {
         let config = try ConfigLoader.load(yaml: "agent: { state_dir: /var/lib/vitals }")
         #expect(config.agent.tokenFile == "/var/lib/vitals/token")
