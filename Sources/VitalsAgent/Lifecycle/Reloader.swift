@@ -14,9 +14,13 @@ final class Reloader: Sendable {
     /// One reload at a time: SIGHUP and the API may ask together.
     private let serial = Mutex(())
 
-    init(owner: StateOwner, logger: Logger) {
+    /// The heartbeats' ping keys: a reload reads (or creates) those of new heartbeats.
+    let keys: HeartbeatKeys?
+
+    init(owner: StateOwner, logger: Logger, keys: HeartbeatKeys? = nil) {
         self.owner = owner
         self.logger = logger
+        self.keys = keys
     }
 
     func reload() -> Result<ReloadSummary, ConfigFile.Failure> {
@@ -31,6 +35,16 @@ final class Reloader: Sendable {
                 if old.agent.listen != config.agent.listen || old.agent.stateDir != config.agent.stateDir
                     || old.agent.tokenFile != config.agent.tokenFile {
                     logger.warning("agent.listen, agent.state_dir and agent.token_file take effect at the next restart")
+                }
+                // A new heartbeat needs its key before a ping can reach it; a key file that cannot be used refuses the reload.
+                if let keys {
+                    do {
+                        for created in try keys.load(config) { logger.notice("\(created.announcement(base: nil))") }
+                    } catch {
+                        let failure = ConfigFile.Failure(path: owner.configPath, errors: [String(describing: error)])
+                        _ = try? owner.apply(.reloadRefused(errors: failure.lines))
+                        return .failure(failure)
+                    }
                 }
                 let summary = ReloadSummary(from: old, to: config)
                 // Logged once, as the `config_reloaded` event it makes.

@@ -288,6 +288,13 @@ public struct HeartbeatCheck: Sendable, Equatable {
         self.keyFile = keyFile
     }
 
+    /// Where the ping key of `service` is kept: `key_file`, else
+    /// `<state_dir>/heartbeat-keys/<service>`.
+    public func keyPath(service: String, stateDir: String) -> String {
+        keyFile ?? ((stateDir as NSString).appendingPathComponent("heartbeat-keys") as NSString)
+            .appendingPathComponent(service)
+    }
+
     /// The period, for `every:`; nil with a schedule.
     public var every: Duration? {
         switch runs {
