@@ -14,8 +14,10 @@ public struct RefusedPings: Sendable {
     private var lastLogged: Date?
     /// Addresses seen in the window, in the order they came (at most `shownAddresses` kept).
     private var addresses: [String] = []
-    private var addressCount = 0
+    /// Distinct addresses in the window, up to `countedAddresses`, so a flood from many cannot grow it without bound.
+    private var seen: Set<String> = []
     private static let shownAddresses = 3
+    private static let countedAddresses = 1024
 
     public init(interval: Duration = .seconds(60)) {
         self.interval = interval
@@ -27,9 +29,8 @@ public struct RefusedPings: Sendable {
         pending += 1
         if windowStart == nil { windowStart = now }
         let address = address ?? "an unknown address"
-        if !addresses.contains(address) {
-            addressCount += 1
-            if addresses.count < Self.shownAddresses { addresses.append(address) }
+        if seen.count < Self.countedAddresses, seen.insert(address).inserted, addresses.count < Self.shownAddresses {
+            addresses.append(address)
         }
         guard let lastLogged else {
             // The first one ever: said at once.
@@ -51,9 +52,9 @@ public struct RefusedPings: Sendable {
         let since = lastLogged ?? windowStart ?? now
         let span = max(now.duration(since: since), .seconds(1))
         let rate = Double(pending) / span.seconds
-        let from = addressCount > addresses.count
-            ? addresses.joined(separator: ", ") + " and \(addressCount - addresses.count) more"
-            : addresses.joined(separator: ", ")
+        let more = seen.count - addresses.count
+        let from = more == 0 ? addresses.joined(separator: ", ")
+            : addresses.joined(separator: ", ") + " and \(seen.count == Self.countedAddresses ? "at least " : "")\(more) more"
         let line = "refused \(pending) ping\(pending == 1 ? "" : "s") with a wrong key in the last "
             + "\(DurationText.format(span)) (\(String(format: "%.2f", rate))/s) from \(from); \(total) since start"
         lastLogged = now
@@ -65,6 +66,6 @@ public struct RefusedPings: Sendable {
         pending = 0
         windowStart = nil
         addresses = []
-        addressCount = 0
+        seen = []
     }
 }
