@@ -219,7 +219,9 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(disk.check == .exec(ExecCheck(argv: ["./scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
         #expect(disk.timing.timeout == .seconds(10))
         let backup = try #require(config.service(named: "nightly-backup"))
-        #expect(backup.check == .heartbeat(HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))))
+        #expect(backup.check == .heartbeat(HeartbeatCheck(
+            runs: .schedule(try CronSchedule.parse("0 3 * * *"), timeZone: TimeZone(identifier: "Europe/Berlin")!),
+            grace: .seconds(1800), maxRuntime: .seconds(7200))))
 
         let web = try #require(config.group(named: "web"))
         #expect(web.mode == .activePassive(failback: .manual, failbackDelay: .seconds(30)))
@@ -233,7 +235,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(caches.mode == .activeActive(minHealthy: 1))
         #expect(caches.onAny == ["log-it"])
         #expect(db.on == [.state(.down): ["notify"], .state(.up): ["notify"]])
-        #expect(backup.on == [.late: ["notify"], .missed: ["notify"], .failed: ["notify"]])
+        #expect(backup.on == [.missed: ["notify"], .failed: ["notify"]])
 
         #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))

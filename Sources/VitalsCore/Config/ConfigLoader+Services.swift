@@ -36,20 +36,32 @@ extension ConfigReader {
             refs = readDependsOn(dependsOn, serviceNames: serviceNames).refs
         }
         let address = fields["address"].flatMap { readServiceAddress($0) }
-        let on = fields["on"].map { readServiceOn($0, heartbeat: fields["heartbeat"] != nil, actionNames: actionNames) }
+        var scheduled = false
+        if case .mapping(let heartbeat)? = fields["heartbeat"]?.value {
+            scheduled = heartbeat.contains { $0.key.string == "schedule" }
+        }
+        let on = fields["on"].map {
+            readServiceOn($0, heartbeat: fields["heartbeat"] != nil, scheduled: scheduled, actionNames: actionNames)
+        }
         guard errors.count == errorsBefore, kinds.count == 1, let check = checks.first else { return (nil, refs) }
         return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name),
                               address: address, on: on ?? [:]), refs)
     }
 
     /// `on: { down: [notify], missed: [page], any: [log-it] }` (see `ServiceTrigger`).
-    private func readServiceOn(_ entry: ConfigEntry, heartbeat: Bool, actionNames: [String]) -> [ServiceTrigger: [String]] {
+    private func readServiceOn(_ entry: ConfigEntry, heartbeat: Bool, scheduled: Bool,
+                               actionNames: [String]) -> [ServiceTrigger: [String]] {
         let keys = ServiceTrigger.allCases.map(\.rawValue)
         var on: [ServiceTrigger: [String]] = [:]
         for (item, actions) in readActionLists(entry, keys: keys, actionNames: actionNames) ?? [] {
             guard let trigger = ServiceTrigger(rawValue: item.key) else { continue }
             if trigger.heartbeatOnly && !heartbeat {
                 fail(item.path, at: item.keyNode, "only applies to heartbeat services")
+                continue
+            }
+            if trigger == .late && scheduled {
+                fail(item.path, at: item.keyNode,
+                     "only applies to heartbeats with every; with a schedule, a run not pinged within grace is missed")
                 continue
             }
             on[trigger] = actions
