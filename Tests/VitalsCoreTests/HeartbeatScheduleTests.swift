@@ -154,3 +154,45 @@ struct HeartbeatScheduleTests {
         #expect(tracker.state == .up)
     }
 }
+
+/// A run still going when the agent stops is still going when it starts
+/// again: its start survives in the snapshot, so neither its schedule nor
+/// its max_runtime is lost.
+@Suite(.enabled(if: haveZoneinfo, "needs the tzdata package (/usr/share/zoneinfo)"))
+struct HeartbeatRestartTests {
+    func config() throws -> VitalsConfig {
+        try ConfigLoader.load(yaml: """
+            services:
+              backup: { heartbeat: { schedule: "0 3 * * *", tz: Europe/Berlin, grace: 30m, max_runtime: 2h } }
+            """)
+    }
+
+    func tracker(_ core: AgentCore) -> HeartbeatTracker? {
+        if case .heartbeat(let t)? = core.entry("backup")?.health { return t }
+        return nil
+    }
+
+    @Test func aStartedRunSurvivesARestart() throws {
+        var core = AgentCore(config: try config(), startedAt: utc("2026-12-01T12:00:00Z"))
+        _ = try core.apply(.heartbeat(.success, service: "backup"), at: utc("2026-12-01T12:05:00Z"))
+        _ = try core.apply(.heartbeat(.start, service: "backup"), at: utc("2026-12-02T02:00:03Z"))
+        let saved = core.persistentSnapshot(at: utc("2026-12-02T02:10:00Z"))
+        #expect(saved.runningSince == ["backup": utc("2026-12-02T02:00:03Z")])
+
+        // Through the stored JSON, as the state directory keeps it.
+        let data = try StoredJSON.encoder().encode(saved)
+        let restored = try StoredJSON.decoder().decode(AgentSnapshot.self, from: data)
+        var again = AgentCore(config: try config(), startedAt: utc("2026-12-02T02:10:00Z"), restoring: restored)
+        #expect(tracker(again)?.runningSince == utc("2026-12-02T02:00:03Z"))
+        #expect(tracker(again)?.due == utc("2026-12-03T02:00:00Z"), "the run that started before the restart is not missed")
+        #expect(try again.apply(.tick, at: utc("2026-12-02T02:31:00Z")).isEmpty)
+        let overrun = try again.apply(.tick, at: utc("2026-12-02T04:00:04Z"))
+        #expect(overrun.map(\.rule) == ["max_runtime"])
+    }
+
+    @Test func aSnapshotFromBeforeRunsWereKeptStillLoads() throws {
+        let old = #"{"savedAt":"2026-12-01T12:00:00.000Z","groups":{},"maintenance":{},"lastBeats":{},"lastKnown":{}}"#
+        let snapshot = try StoredJSON.decoder().decode(AgentSnapshot.self, from: Data(old.utf8))
+        #expect(snapshot.runningSince == nil)
+    }
+}

@@ -138,10 +138,13 @@ public struct HeartbeatTracker: Sendable {
     private var underlying: Verdict
     private var inMaintenance = false
 
-    /// - Parameter restoring: the state recorded before a restart, with the
-    ///   last beat; ignored without a last beat, or when it is `unknown`.
+    /// - Parameters:
+    ///   - restoring: the state recorded before a restart, with the
+    ///     last beat; ignored without a last beat, or when it is `unknown`.
+    ///   - runningSince: the start of a run still going before a restart; it
+    ///     is the last ping, and `max_runtime` counts from it.
     public init(service: String, check: HeartbeatCheck, startedAt: Date, lastBeat: Date? = nil,
-                restoring restored: ServiceView? = nil) {
+                restoring restored: ServiceView? = nil, runningSince: Date? = nil) {
         self.service = service
         self.check = check
         self.startedAt = startedAt
@@ -160,6 +163,10 @@ public struct HeartbeatTracker: Sendable {
         state = underlying.state
         reason = underlying.reason
         decidingRule = underlying.rule
+        if let runningSince, runningSince > (lastBeat ?? .distantPast) {
+            self.runningSince = runningSince
+            lastPing = runningSince
+        }
         rescheduled()
     }
 
