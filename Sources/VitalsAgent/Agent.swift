@@ -119,7 +119,7 @@ public final class Agent: Sendable {
                                                        scheduler: reloader.scheduler.value?.statistics,
                                                        store: store.health.report,
                                                        openConnections: serverBox.value?.openConnections,
-                                                       now: clock.now())
+                                                       now: clock.now(), pingKeyRefusals: keys.refusedTotal)
                             }, keys: keys)
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),

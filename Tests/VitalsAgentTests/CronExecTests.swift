@@ -370,6 +370,13 @@ import VitalsTestKit
         service = try Self.service("nightly-backup", at: url)
         #expect(service["state"] as? String == "down")
         #expect((service["reason"] as? String)?.contains("exit 4") == true, "\(service)")
+
+        // A wrong key: a plain 404, one log line, and a count in /metrics.
+        let wrong = try HTTPFetch.request("GET", url: "\(url)/v1/ping/\(String(key.reversed()))").get()
+        #expect(wrong.status == 404)
+        try agent.waitForLine(containing: "refused a ping with a wrong key from 127.0.0.1")
+        let metrics = try HTTPFetch.request(url: "\(url)/metrics").get().text
+        #expect(metrics.contains("\nvitals_ping_key_refusals_total 1\n"))
     }
 
     static func service(_ name: String, at url: String) throws -> [String: Any] {
