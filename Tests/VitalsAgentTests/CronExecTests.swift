@@ -295,6 +295,16 @@ import VitalsTestKit
         #expect(agent.requests.suffix(2).allSatisfy { $0.authorization == "Bearer \(Self.token)" })
     }
 
+    @Test func aMalformedKeyIsNotUsed() throws {
+        let agent = try FakeAgent()
+        defer { agent.stop() }
+        let result = try ExecRun(["--heartbeat", "nightly", "--url", agent.url, "--", "true"],
+                                 environment: ["VITALS_PING_KEY": "../../v1/reload", "VITALS_TOKEN": Self.token]).wait()
+        #expect(result.status == 0)
+        #expect(result.err == "vitals exec: VITALS_PING_KEY is not a ping key (at least 16 letters, digits, -, _, . or ~); not using it\n")
+        #expect(agent.requests.map(\.path) == ["/v1/heartbeat/nightly/start", "/v1/heartbeat/nightly/0"])
+    }
+
     @Test func aRefusedKeyWarnsWithoutShowingIt() throws {
         let agent = try FakeAgent(answer: .error(status: .notFound, message: "not found"))
         defer { agent.stop() }

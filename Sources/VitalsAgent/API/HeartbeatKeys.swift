@@ -106,8 +106,8 @@ public final class HeartbeatKeys: Sendable {
 
     // MARK: Files
 
-    /// Letters, digits and `-_.~`: a key is a URL path segment as it is.
-    static func isValid(_ key: String) -> Bool {
+    /// At least 16 letters, digits and `-_.~`: a key is a URL path segment as it is.
+    public static func isValid(_ key: String) -> Bool {
         key.utf8.count >= 16 && key.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.~".unicodeScalars.contains($0)
         }

@@ -80,7 +80,11 @@ struct Exec: ParsableCommand {
                 .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
                 .flatMap { $0.isEmpty ? nil : $0 }
         }
-        let environmentKey = environment("VITALS_PING_KEY")
+        var environmentKey = environment("VITALS_PING_KEY")
+        if let key = environmentKey, !HeartbeatKeys.isValid(key) {
+            printError("vitals exec: VITALS_PING_KEY is not a ping key (at least 16 letters, digits, -, _, . or ~); not using it")
+            environmentKey = nil
+        }
         let environmentToken = environment("VITALS_TOKEN")
         // Read only when it is needed for something, and then a broken one named once.
         let loaded = url == nil || (environmentKey == nil && keyFile == nil)
@@ -97,7 +101,7 @@ struct Exec: ParsableCommand {
             credential = BearerToken.read(at: path).map { .token($0.text) } ?? .unreadableToken(path)
         }
         if let keyFile, environmentKey == nil, case .failure(let error) = HeartbeatKeys.read(at: keyFile) {
-            printError("vitals exec: \(error); pinging with the token instead")
+            printError("vitals exec: \(error); not using it")
         }
         let ping = HeartbeatPing(base: base, service: heartbeat, credential: credential,
                                  timeout: DurationText.parse(timeout) ?? .seconds(5))
