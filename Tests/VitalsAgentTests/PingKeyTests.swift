@@ -191,3 +191,46 @@ import VitalsTestKit
         #expect(throws: HeartbeatKeyError.invalid(shared)) { try HeartbeatKeys(log: { _ in }).load(config) }
     }
 }
+
+/// Keys and reloads, with a real agent: a heartbeat added by a reload gets
+/// its key; a key file that cannot be used refuses the reload, and the
+/// previous configuration stays in force; a removed heartbeat's key opens nothing.
+@Suite struct PingKeyReloadTests {
+    @Test func aReloadReadsOrCreatesTheKeysOfNewHeartbeats() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vitals.yaml")
+        let state = dir.appendingPathComponent("state").path
+        func write(_ services: String) throws {
+            try "agent: { listen: 127.0.0.1:0, state_dir: \(state) }\nservices:\n\(services)"
+                .write(to: config, atomically: true, encoding: .utf8)
+        }
+        try write("  first: { heartbeat: { every: 1h } }\n")
+        let agent = try AgentProcess(config: config, directory: dir)
+        defer { _ = agent.stop() }
+        let url = try agent.baseURL()
+        let token = try HeartbeatKeysFile.read(state + "/token")
+        let admin = ["Authorization": "Bearer \(token)"]
+        let firstKey = try HeartbeatKeysFile.read(state + "/heartbeat-keys/first")
+
+        // A key file too short to be a key: the reload is refused, naming it.
+        let bad = dir.appendingPathComponent("second.key").path
+        try "short\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        try write("  first: { heartbeat: { every: 1h } }\n  second: { heartbeat: { every: 1h, key_file: \(bad) } }\n")
+        let refused = try HTTPFetch.request("POST", url: "\(url)/v1/reload", headers: admin, body: []).get()
+        #expect(refused.status == 422)
+        #expect(refused.text.contains("ping key file \(bad): a key is at least 16 characters"), "\(refused.text)")
+        #expect(try HTTPFetch.request("POST", url: "\(url)/v1/ping/\(firstKey)", body: []).get().status == 200,
+                "the previous keys stay in force")
+
+        // The second heartbeat without a key file: its key is created and shown once.
+        try write("  second: { heartbeat: { every: 1h } }\n")
+        let reloaded = try HTTPFetch.request("POST", url: "\(url)/v1/reload", headers: admin, body: []).get()
+        #expect(reloaded.status == 200, "\(reloaded.text)")
+        try agent.waitForLine(containing: "heartbeat second: ping key created in \(state)/heartbeat-keys/second")
+        let secondKey = try HeartbeatKeysFile.read(state + "/heartbeat-keys/second")
+        #expect(try HTTPFetch.request("POST", url: "\(url)/v1/ping/\(secondKey)", body: []).get().status == 200)
+        #expect(try HTTPFetch.request("POST", url: "\(url)/v1/ping/\(firstKey)", body: []).get().status == 404,
+                "a removed heartbeat's key opens nothing")
+    }
+}
