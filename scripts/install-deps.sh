@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
-#   scripts/install-deps.sh            build dependencies (libcurl headers)
+#   scripts/install-deps.sh            build and run dependencies (libcurl headers, tzdata)
 #   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, haproxy, promtool, systemd-analyze, chromium, etcd)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
@@ -11,6 +11,8 @@ need() { for p in "$@"; do have_pkg "$p" || want+=("$p"); done; }
 
 command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
+# Heartbeat schedules name time zones (tz: Europe/Berlin): Foundation reads them from /usr/share/zoneinfo.
+[ -e /usr/share/zoneinfo/UTC ] || need tzdata
 for extra in "$@"; do
   case "$extra" in
     test)  need openssl ca-certificates systemd haproxy prometheus chromium etcd-server iproute2 ;;   # iproute2: the cluster test that cuts one agent off in a network namespace; systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here)

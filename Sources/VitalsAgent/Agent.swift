@@ -86,6 +86,13 @@ public final class Agent: Sendable {
             throw AgentError.stateDirectory(error.description)
         }
         let token = try BearerToken.loadOrCreate(at: config.agent.tokenFile)
+        let keys = HeartbeatKeys(log: { line in logger.warning("\(line)") })
+        let createdKeys: [HeartbeatKeys.Created]
+        do {
+            createdKeys = try keys.load(config)
+        } catch {
+            throw AgentError.pingKeys(error.description)
+        }
         let recovered = store.recover()
         for warning in recovered.warnings { logger.warning("\(warning)") }
 
@@ -107,7 +114,7 @@ public final class Agent: Sendable {
         effects.reportInterrupted(journal: recovered.events)
 
         let view = StatusView(owner: owner, clock: clock, storeHealth: store.health)
-        let reloader = Reloader(owner: owner, logger: logger)
+        let reloader = Reloader(owner: owner, logger: logger, keys: keys)
         let serverBox = Late<HTTPServer>()
         let api = StatusAPI(owner: owner, view: view, token: token,
                             allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
@@ -117,7 +124,7 @@ public final class Agent: Sendable {
                                                        scheduler: reloader.scheduler.value?.statistics,
                                                        store: store.health.report,
                                                        openConnections: serverBox.value?.openConnections,
-                                                       now: clock.now(),
+                                                       now: clock.now(), pingKeyRefusals: keys.refusedTotal,
                                                        cluster: owner.clusterState().map { state in
                                                            let f = clusterMetrics.snapshot
                                                            return .init(agent: state.agent, isLeader: state.mayAct,
@@ -126,7 +133,7 @@ public final class Agent: Sendable {
                                                                         acquired: f.acquired, requests: f.requests,
                                                                         errors: f.errors, seconds: f.seconds)
                                                        })
-                            })
+                            }, keys: keys)
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             deferringHandler: api)
@@ -135,6 +142,11 @@ public final class Agent: Sendable {
             try server.start()
         } catch {
             throw AgentError.cannotListen(config.agent.listen.map(\.description).joined(separator: ", "), "\(error)")
+        }
+        // Shown this once; `vitals heartbeat-key NAME` reads it again.
+        let base = server.localAddresses.first.map { "http://\($0)" } ?? ""
+        for created in createdKeys {
+            logger.notice("\(created.announcement(base: base))")
         }
 
         let hints = ProbeHints()
@@ -164,7 +176,8 @@ public final class Agent: Sendable {
             member?.start()
         }
 
-        let ticker = Ticker(owner: owner, store: store, notifier: notifier, logger: logger)
+        let ticker = Ticker(owner: owner, store: store, notifier: notifier, logger: logger,
+                            everyTick: { keys.flush(at: clock.now()) })
         ticker.start()
         return Running(owner: owner, store: store, actions: actions, scheduler: scheduler, server: server,
                        reloader: reloader, ticker: ticker, cluster: member)
@@ -220,10 +233,12 @@ public enum AgentError: Error, CustomStringConvertible {
     case cannotListen(String, String)
     case stateDirectory(String)
     case cluster(String)
+    case pingKeys(String)
 
     public var description: String {
         switch self {
         case .cluster(let why): why
+        case .pingKeys(let why): why
         case .cannotListen(let address, let why): "cannot listen on \(address): \(why)"
         case .stateDirectory(let why): why
         }

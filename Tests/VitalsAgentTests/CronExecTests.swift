@@ -203,7 +203,7 @@ import VitalsTestKit
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("vitals.yaml")
-        try "agent: { listen: 127.0.0.1:\(agent.port) }\nservices: { nightly-backup: { heartbeat: { every: 24h } } }\n"
+        try "agent: { listen: 127.0.0.1:\(agent.port), state_dir: \(dir.path) }\nservices: { nightly-backup: { heartbeat: { every: 24h } } }\n"
             .write(to: config, atomically: true, encoding: .utf8)
         // The same arguments, with this test's config and a job that exists.
         let args = command.dropFirst(2).map { arg -> String in
@@ -251,12 +251,157 @@ import VitalsTestKit
         #expect((service["reason"] as? String)?.contains("exit 3") == true, "\(service)")
     }
 
+    // MARK: Ping keys
+
+    static let key = "0123456789abcdef0123456789abcdef"
+
+    @Test func aPingKeyGoesInTheURLAndNoTokenIsSent() throws {
+        let agent = try FakeAgent()
+        defer { agent.stop() }
+        let result = try ExecRun(["--heartbeat", "nightly", "--url", agent.url, "--", "/bin/sh", "-c", "exit 2"],
+                                 environment: ["VITALS_PING_KEY": Self.key, "VITALS_TOKEN": Self.token]).wait()
+        #expect(result.status == 2)
+        #expect(result.err == "")
+        #expect(agent.requests.map(\.path) == ["/v1/ping/\(Self.key)/start", "/v1/ping/\(Self.key)/2"])
+        #expect(agent.requests.allSatisfy { $0.authorization == nil })
+    }
+
+    @Test func theKeyComesFromTheHeartbeatsKeyFileInTheConfig() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let agent = try FakeAgent()
+        defer { agent.stop() }
+        let keyFile = dir.appendingPathComponent("nightly.key")
+        try "\(Self.key)\n".write(to: keyFile, atomically: true, encoding: .utf8)
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:\(agent.port), state_dir: \(dir.path) }
+        services:
+          nightly: { heartbeat: { schedule: "0 3 * * *", tz: UTC, grace: 30m, key_file: \(keyFile.path) } }
+          other: { heartbeat: { every: 1h } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let result = try ExecRun(["--heartbeat", "nightly", "-c", config.path, "--", "true"],
+                                 environment: ["VITALS_TOKEN": Self.token]).wait()
+        #expect(result.status == 0)
+        #expect(result.err == "")
+        #expect(agent.requests.map(\.path) == ["/v1/ping/\(Self.key)/start", "/v1/ping/\(Self.key)/0"])
+        #expect(agent.requests.allSatisfy { $0.authorization == nil })
+
+        // A heartbeat whose key file does not exist yet pings with the token, as before.
+        let other = try ExecRun(["--heartbeat", "other", "-c", config.path, "--", "true"],
+                                environment: ["VITALS_TOKEN": Self.token]).wait()
+        #expect(other.err == "")
+        #expect(agent.requests.suffix(2).map(\.path) == ["/v1/heartbeat/other/start", "/v1/heartbeat/other/0"])
+        #expect(agent.requests.suffix(2).allSatisfy { $0.authorization == "Bearer \(Self.token)" })
+    }
+
+    @Test func aMalformedKeyIsNotUsed() throws {
+        let agent = try FakeAgent()
+        defer { agent.stop() }
+        let result = try ExecRun(["--heartbeat", "nightly", "--url", agent.url, "--", "true"],
+                                 environment: ["VITALS_PING_KEY": "../../v1/reload", "VITALS_TOKEN": Self.token]).wait()
+        #expect(result.status == 0)
+        #expect(result.err == "vitals exec: VITALS_PING_KEY is not a ping key (at least 16 letters, digits, -, _, . or ~); not using it\n")
+        #expect(agent.requests.map(\.path) == ["/v1/heartbeat/nightly/start", "/v1/heartbeat/nightly/0"])
+    }
+
+    @Test func aRefusedKeyWarnsWithoutShowingIt() throws {
+        let agent = try FakeAgent(answer: .error(status: .notFound, message: "not found"))
+        defer { agent.stop() }
+        let result = try ExecRun(["--heartbeat", "nightly", "--url", agent.url, "--", "true"],
+                                 environment: ["VITALS_PING_KEY": Self.key]).wait()
+        #expect(result.status == 0)
+        #expect(!result.err.contains(Self.key))
+        #expect(result.err.hasPrefix("vitals exec: could not report to the agent at \(agent.url)/v1/ping/KEY/start: "
+            + "answered 404: not found (a wrong ping key? `vitals heartbeat-key nightly` shows the right one)\n"))
+    }
+
+    /// With a real agent: it creates the key on its first start and shows it
+    /// once; `vitals heartbeat-key` prints it; `vitals exec` pings with it and
+    /// no token; after a restart the same key still works.
+    @Test func aRealAgentCreatesTheKeyAndExecUsesIt() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vitals.yaml")
+        let state = dir.appendingPathComponent("state").path
+        try """
+        agent:
+          listen: 127.0.0.1:0
+          state_dir: \(state)
+        services:
+          nightly-backup: { heartbeat: { schedule: "0 3 * * *", tz: Europe/Berlin, grace: 30m, max_runtime: 2h } }
+          web: { tcp: { host: 127.0.0.1, port: 1 } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let keyPath = state + "/heartbeat-keys/nightly-backup"
+
+        var agent = try AgentProcess(config: config, directory: dir)
+        var url = try agent.baseURL()
+        let created = try agent.waitForLine(containing: "ping key created")
+        let key = try HeartbeatKeysFile.read(keyPath)
+        #expect(created.contains("heartbeat nightly-backup: ping key created in \(keyPath) (mode 0600); ping \(url)/v1/ping/\(key)"))
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+
+        let shown = try VitalsBinary.run(["heartbeat-key", "nightly-backup", "-c", config.path])
+        #expect(shown.status == 0)
+        #expect(shown.out == key + "\n")
+        let shownURL = try VitalsBinary.run(["heartbeat-key", "nightly-backup", "--url", "-c", config.path])
+        #expect(shownURL.out.hasPrefix("http://127.0.0.1:0/v1/ping/\(key)"), "from agent.listen as written")
+        let notHeartbeat = try VitalsBinary.run(["heartbeat-key", "web", "-c", config.path])
+        #expect(notHeartbeat.status == 1)
+        #expect(notHeartbeat.err == "vitals heartbeat-key: service web is a tcp check, not a heartbeat\n")
+
+        // No token anywhere: the key alone opens the heartbeat.
+        let exec = ["--heartbeat", "nightly-backup", "-c", config.path, "--url", url, "--token-file", "/nonexistent/token", "--"]
+        let good = try ExecRun(exec + ["/bin/sh", "-c", "exit 0"]).wait()
+        #expect(good.status == 0)
+        #expect(good.err == "")
+        var service = try Self.service("nightly-backup", at: url)
+        #expect(service["state"] as? String == "up")
+        let heartbeat = try #require(service["heartbeat"] as? [String: Any])
+        #expect(heartbeat["schedule"] as? String == "0 3 * * *")
+        #expect(heartbeat["tz"] as? String == "Europe/Berlin")
+        #expect(heartbeat["max_runtime"] as? String == "2h")
+        let explained = try VitalsBinary.run(["explain", "nightly-backup", "--url", url])
+        #expect(explained.status == 0)
+        #expect(explained.out.hasPrefix("nightly-backup (heartbeat): up since "), "\(explained.out)")
+        #expect(explained.out.contains("\n  next ping: next run scheduled at "), "\(explained.out)")
+        #expect(explained.out.contains(" Europe/Berlin (0 3 * * *), the first after the last ping at "), "\(explained.out)")
+
+        _ = agent.stop()
+        agent = try AgentProcess(config: config, directory: dir)
+        defer { _ = agent.stop() }
+        url = try agent.baseURL()
+        #expect(try HeartbeatKeysFile.read(keyPath) == key, "the key survives a restart")
+        #expect(!agent.output.contains { $0.contains("ping key created") }, "shown once, on the first start")
+        let bad = try ExecRun(["--heartbeat", "nightly-backup", "-c", config.path, "--url", url, "--",
+                               "/bin/sh", "-c", "exit 4"]).wait()
+        #expect(bad.err == "")
+        service = try Self.service("nightly-backup", at: url)
+        #expect(service["state"] as? String == "down")
+        #expect((service["reason"] as? String)?.contains("exit 4") == true, "\(service)")
+
+        // A wrong key: a plain 404, one log line, and a count in /metrics.
+        let wrong = try HTTPFetch.request("GET", url: "\(url)/v1/ping/\(String(key.reversed()))").get()
+        #expect(wrong.status == 404)
+        try agent.waitForLine(containing: "refused a ping with a wrong key from 127.0.0.1")
+        let metrics = try HTTPFetch.request(url: "\(url)/metrics").get().text
+        #expect(metrics.contains("\nvitals_ping_key_refusals_total 1\n"))
+    }
+
     static func service(_ name: String, at url: String) throws -> [String: Any] {
         let data = try Data(HTTPFetch.request(url: "\(url)/v1/services/\(name)").get().body)
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TestFailure("not a JSON object: \(String(decoding: data, as: UTF8.self))")
         }
         return object
+    }
+}
+
+/// A key file's text, trimmed.
+enum HeartbeatKeysFile {
+    static func read(_ path: String) throws -> String {
+        try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -219,7 +219,9 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(disk.check == .exec(ExecCheck(argv: ["./scripts/check-disk.sh", "-w", "20%", "-c", "10%", "/"])))
         #expect(disk.timing.timeout == .seconds(10))
         let backup = try #require(config.service(named: "nightly-backup"))
-        #expect(backup.check == .heartbeat(HeartbeatCheck(every: .seconds(86_400), grace: .seconds(1800))))
+        #expect(backup.check == .heartbeat(HeartbeatCheck(
+            runs: .schedule(try CronSchedule.parse("0 3 * * *"), timeZone: TimeZone(identifier: "Europe/Berlin")!),
+            grace: .seconds(1800), maxRuntime: .seconds(7200))))
 
         let web = try #require(config.group(named: "web"))
         #expect(web.mode == .activePassive(failback: .manual, failbackDelay: .seconds(30)))
@@ -233,7 +235,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(caches.mode == .activeActive(minHealthy: 1))
         #expect(caches.onAny == ["log-it"])
         #expect(db.on == [.state(.down): ["notify"], .state(.up): ["notify"]])
-        #expect(backup.on == [.late: ["notify"], .missed: ["notify"], .failed: ["notify"]])
+        #expect(backup.on == [.missed: ["notify"], .failed: ["notify"]])
 
         #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))
@@ -282,6 +284,23 @@ private func errorMessages(_ yaml: String) -> [String] {
         #expect(config.groups == [GroupConfig(name: "g", mode: .activePassive(failback: .manual,
                                                                               failbackDelay: .seconds(10)),
                                               members: ["web"])])
+    }
+
+    @Test func heartbeatScheduleTimeZoneMaxRuntimeAndKeyFile() throws {
+        let config = try ConfigLoader.load(yaml: """
+            services:
+              backup:
+                heartbeat: { schedule: "0 3 * * mon-fri", tz: America/New_York, grace: 30m, max_runtime: 2h,
+                             key_file: /etc/vitals/backup.key }
+              sweep: { heartbeat: { schedule: "@hourly" } }
+            """)
+        let backup = try #require(config.service(named: "backup"))
+        #expect(backup.check == .heartbeat(HeartbeatCheck(
+            runs: .schedule(try CronSchedule.parse("0 3 * * mon-fri"), timeZone: TimeZone(identifier: "America/New_York")!),
+            grace: .seconds(1800), maxRuntime: .seconds(7200), keyFile: "/etc/vitals/backup.key")))
+        // Without tz, the agent's own zone, as cron's.
+        let sweep = try #require(config.service(named: "sweep"))
+        #expect(sweep.check == .heartbeat(HeartbeatCheck(runs: .schedule(try CronSchedule.parse("@hourly"), timeZone: .current))))
     }
 
     @Test func tokenFileDefaultsUnderStateDir() throws {

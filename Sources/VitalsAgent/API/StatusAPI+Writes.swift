@@ -85,21 +85,39 @@ extension StatusAPI {
                                     force: arguments.flag("force")), subject: service)
     }
 
-    func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
-        var kind = BeatKind.success
-        var exitStatus: Int?
+    /// What a heartbeat URL's last segment says: nothing (success), `start`, `fail` or an exit status.
+    private func beat(suffix: String?) -> (BeatKind, exitStatus: Int?)? {
         switch suffix {
-        case nil: break
-        case "start": kind = .start
-        case "fail": kind = .fail
+        case nil: return (.success, nil)
+        case "start": return (.start, nil)
+        case "fail": return (.fail, nil)
         case let text?:
-            guard let code = Int(text), (0...255).contains(code) else {
-                return .error(status: .notFound,
-                              message: "no such heartbeat endpoint: \(text) (use start, fail or an exit status 0-255)")
-            }
-            exitStatus = code
-            kind = code == 0 ? .success : .fail
+            guard let code = Int(text), (0...255).contains(code) else { return nil }
+            return (code == 0 ? .success : .fail, code)
         }
+    }
+
+    private func noSuchBeat(_ suffix: String?) -> HTTPResponse {
+        .error(status: .notFound,
+               message: "no such heartbeat endpoint: \(suffix ?? "") (use start, fail or an exit status 0-255)")
+    }
+
+    /// `/v1/ping/{key}[/start|/fail|/{code}]`: a heartbeat opened by its key
+    /// alone. A wrong key is counted and answered like any unknown path, the
+    /// same whatever was sent, so a guess learns nothing.
+    func ping(key: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
+        guard beat(suffix: suffix) != nil else { return noSuchBeat(suffix) }
+        guard let keys, let service = keys.service(forKey: key) else {
+            keys?.refused(from: request.remoteAddress?.host, at: clock.now())
+            return Self.wrongKey
+        }
+        return heartbeat(service, suffix: suffix, request: request)
+    }
+
+    private static let wrongKey = HTTPResponse.error(status: .notFound, message: "not found").prepared()
+
+    func heartbeat(_ name: String, suffix: String?, request: HTTPRequest) -> HTTPResponse {
+        guard let (kind, exitStatus) = beat(suffix: suffix) else { return noSuchBeat(suffix) }
         var duration: Duration?
         if let text = request.queryValue("duration") {
             guard let parsed = DurationText.parse(text) else {

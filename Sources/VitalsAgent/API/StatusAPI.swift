@@ -4,7 +4,8 @@ import VitalsStore
 import VitalsHTTP
 
 /// The agent's HTTP API: status documents for operators, load balancers and
-/// scripts, and the token-protected write endpoints (heartbeats).
+/// scripts, the token-protected write endpoints (heartbeats), and the
+/// heartbeats' own ping URLs, opened by their keys.
 ///
 /// Reads serve bytes that `StatusView` rendered from the last published
 /// view, and never wait for a decision; writes are inputs to `StateOwner`,
@@ -20,11 +21,13 @@ public struct StatusAPI: HTTPHandler {
     let reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)?
     /// Renders `/metrics` (Prometheus text), when the agent provides it.
     private let metrics: (@Sendable () -> String)?
+    /// The heartbeats' ping keys, for `/v1/ping/{key}`; nil: no such route.
+    let keys: HeartbeatKeys?
 
     public init(owner: StateOwner, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
                 clock: any VitalsClock, storeHealth: StoreHealth? = nil,
                 reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)? = nil,
-                metrics: (@Sendable () -> String)? = nil) {
+                metrics: (@Sendable () -> String)? = nil, keys: HeartbeatKeys? = nil) {
         self.owner = owner
         self.view = view
         self.token = token
@@ -33,6 +36,7 @@ public struct StatusAPI: HTTPHandler {
         self.storeHealth = storeHealth
         self.reload = reload
         self.metrics = metrics
+        self.keys = keys
     }
 
     /// The status page never changes: built and prepared once.
@@ -118,6 +122,10 @@ public struct StatusAPI: HTTPHandler {
             guard methods.contains(request.method) else { return notAllowed(methods) }
             if let denied = authorize(request) { return denied }
             return heartbeat(path[1], suffix: path.count == 3 ? path[2] : nil, request: request)
+        case ("ping", 2) where keys != nil, ("ping", 3) where keys != nil:
+            // The key is the secret: no token, and GET for tools that can only GET.
+            guard request.method == .post || request.method == .get else { return notAllowed([.post, .get]) }
+            return ping(key: path[1], suffix: path.count == 3 ? path[2] : nil, request: request)
         default:
             return .error(status: .notFound, message: "no such path: \(request.path)")
         }

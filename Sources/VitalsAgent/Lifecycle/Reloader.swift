@@ -14,9 +14,13 @@ final class Reloader: Sendable {
     /// One reload at a time: SIGHUP and the API may ask together.
     private let serial = Mutex(())
 
-    init(owner: StateOwner, logger: Logger) {
+    /// The heartbeats' ping keys: a reload reads (or creates) those of new heartbeats.
+    let keys: HeartbeatKeys?
+
+    init(owner: StateOwner, logger: Logger, keys: HeartbeatKeys? = nil) {
         self.owner = owner
         self.logger = logger
+        self.keys = keys
     }
 
     func reload() -> Result<ReloadSummary, ConfigFile.Failure> {
@@ -34,6 +38,16 @@ final class Reloader: Sendable {
                 }
                 if old.cluster != config.cluster {
                     logger.warning("cluster: takes effect at the next restart; this agent keeps its place in the cluster as it started")
+                }
+                // A new heartbeat needs its key before a ping can reach it; a key file that cannot be used refuses the reload.
+                if let keys {
+                    do {
+                        for created in try keys.load(config) { logger.notice("\(created.announcement(base: nil))") }
+                    } catch {
+                        let failure = ConfigFile.Failure(path: owner.configPath, errors: [String(describing: error)])
+                        _ = try? owner.apply(.reloadRefused(errors: failure.lines))
+                        return .failure(failure)
+                    }
                 }
                 let summary = ReloadSummary(from: old, to: config)
                 // Logged once, as the `config_reloaded` event it makes.

@@ -14,6 +14,8 @@ final class Ticker: Sendable {
     private let store: AgentStore
     private let notifier: SystemdNotifier
     private let logger: Logger
+    /// Whatever else must happen now and then (the refused pings' summary).
+    private let everyTick: @Sendable () -> Void
     // Dispatch sources may be scheduled, resumed and cancelled from any thread.
     private nonisolated(unsafe) let timer: any DispatchSourceTimer
     private let progress = Mutex(Progress())
@@ -30,7 +32,9 @@ final class Ticker: Sendable {
         var priorityChecks = 20
     }
 
-    init(owner: StateOwner, store: AgentStore, notifier: SystemdNotifier, logger: Logger) {
+    init(owner: StateOwner, store: AgentStore, notifier: SystemdNotifier, logger: Logger,
+         everyTick: @escaping @Sendable () -> Void = {}) {
+        self.everyTick = everyTick
         self.owner = owner
         self.store = store
         self.notifier = notifier
@@ -51,6 +55,7 @@ final class Ticker: Sendable {
     private func tick() {
         checkLoopPriority()
         owner.tick()
+        everyTick()
         store.retryPending()
         let view = owner.view
         let version = view.core.stateVersion

@@ -13,7 +13,7 @@ public enum MetricsRenderer {
 
     public static func render(view: AgentView, metrics: ProbeMetrics, scheduler: ProbeStatistics?,
                               store: StoreHealth.Report?, openConnections: Int?, now: Date,
-                              cluster: ClusterFigures? = nil) -> String {
+                              pingKeyRefusals: UInt64? = nil, cluster: ClusterFigures? = nil) -> String {
         let values = metrics.values
         var out = Exposition()
 
@@ -143,6 +143,10 @@ public enum MetricsRenderer {
             out.family("vitals_scheduler_lateness_max_seconds", .gauge,
                        "Largest lateness of a probe start since the agent started.")
             out.sample("vitals_scheduler_lateness_max_seconds", [], ProbeMetrics.seconds(lateness.max))
+        }
+        if let pingKeyRefusals {
+            out.family("vitals_ping_key_refusals_total", .counter, "Pings to /v1/ping/{key} refused for a wrong key.")
+            out.sample("vitals_ping_key_refusals_total", [], Double(pingKeyRefusals))
         }
         if let openConnections {
             out.family("vitals_open_connections", .gauge, "Connections open to the status API.")

@@ -75,8 +75,13 @@ struct ServiceStatus: Encodable {
     var heartbeat: HeartbeatStatus?
 
     struct HeartbeatStatus: Encodable {
-        var every: String
+        var every: String?
+        var schedule: String?
+        var tz: String?
         var grace: String
+        var maxRuntime: String?
+        /// When the next run is expected (with `every`, when it is late).
+        var due: String
         var lastBeat: String?
         var deadline: String
         var runningSince: String?
@@ -87,6 +92,8 @@ struct ServiceStatus: Encodable {
 
 struct ExplainDocument: Encodable {
     var service: ServiceStatus
+    /// For a heartbeat service: when the next ping is due and why.
+    var nextPing: String?
     /// The rules that decide this service's state, with their settings.
     var rules: Rules
     /// The last probe results, oldest first.

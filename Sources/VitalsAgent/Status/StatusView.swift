@@ -161,8 +161,13 @@ public final class StatusView: Sendable {
     static func serviceStatus(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ServiceStatus {
         var heartbeat: ServiceStatus.HeartbeatStatus?
         if case .heartbeat(let tracker) = health {
-            heartbeat = .init(every: DurationText.format(tracker.check.every),
+            var schedule: (String, String)?
+            if case .schedule(let cron, let zone) = tracker.check.runs { schedule = (cron.text, zone.identifier) }
+            heartbeat = .init(every: tracker.check.every.map(DurationText.format),
+                              schedule: schedule?.0, tz: schedule?.1,
                               grace: DurationText.format(tracker.check.grace),
+                              maxRuntime: tracker.check.maxRuntime.map(DurationText.format),
+                              due: JSONTime.string(tracker.due),
                               lastBeat: tracker.lastBeat.map(JSONTime.string),
                               deadline: JSONTime.string(tracker.deadline),
                               runningSince: tracker.runningSince.map(JSONTime.string),
@@ -191,12 +196,15 @@ public final class StatusView: Sendable {
     static func explain(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ExplainDocument {
         let t = config.timing
         let recent: [ProbeResult]
+        var nextPing: String?
         switch health {
         case .probed(let tracker): recent = tracker.recentResults
-        case .heartbeat: recent = []
+        case .heartbeat(let tracker):
+            recent = []
+            nextPing = tracker.dueExplanation
         }
         return ExplainDocument(
-            service: serviceStatus(config, health, lastProbe),
+            service: serviceStatus(config, health, lastProbe), nextPing: nextPing,
             rules: .init(interval: DurationText.format(t.interval),
                          fastInterval: DurationText.format(t.effectiveFastInterval),
                          timeout: DurationText.format(t.timeout), rise: t.rise, fall: t.fall,

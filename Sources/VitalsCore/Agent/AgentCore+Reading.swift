@@ -46,6 +46,7 @@ extension AgentCore {
     public func persistentSnapshot(at now: Date) -> AgentSnapshot {
         var maintenance: [String: AgentSnapshot.Maintenance] = [:]
         var lastBeats: [String: Date] = [:]
+        var runningSince: [String: Date] = [:]
         var lastKnown = self.lastKnown
         for entry in entries {
             let name = entry.config.name
@@ -53,12 +54,16 @@ extension AgentCore {
                 maintenance[name] = .init(reason: maintenanceReasons[name] ?? entry.health.reason,
                                           until: maintenanceUntil[name])
             }
-            if case .heartbeat(let t) = entry.health { lastBeats[name] = t.lastBeat }
+            if case .heartbeat(let t) = entry.health {
+                lastBeats[name] = t.lastBeat
+                runningSince[name] = t.runningSince
+            }
             if entry.health.state != .unknown && entry.health.state != .maintenance {
                 lastKnown[name] = entry.view
             }
         }
         return AgentSnapshot(savedAt: now, groups: coordinator.persisted, maintenance: maintenance,
-                             lastBeats: lastBeats, lastKnown: lastKnown, lastEventID: nextEventID - 1)
+                             lastBeats: lastBeats, runningSince: runningSince.isEmpty ? nil : runningSince,
+                             lastKnown: lastKnown, lastEventID: nextEventID - 1)
     }
 }

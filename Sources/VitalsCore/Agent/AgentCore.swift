@@ -80,7 +80,8 @@ public struct AgentCore: Sendable {
             // A heartbeat service is what it was: its state is restored with its last beat.
             let restored = service.isProbed || lastBeat == nil ? nil : lastKnown.removeValue(forKey: service.name)
             return Entry(config: service, health: ServiceHealth(service: service, startedAt: startedAt,
-                                                                lastBeat: lastBeat, restoring: restored),
+                                                                lastBeat: lastBeat, restoring: restored,
+                                                                runningSince: snapshot?.runningSince?[service.name]),
                          reported: !service.isProbed, carried: nil)
         })
         for i in entries.indices {

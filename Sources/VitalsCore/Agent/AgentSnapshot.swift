@@ -19,6 +19,10 @@ public struct AgentSnapshot: Codable, Sendable, Equatable {
     public var maintenance: [String: Maintenance]
     /// The last completed run of each heartbeat service.
     public var lastBeats: [String: Date]
+    /// When each heartbeat job still running started (its `start` ping), so
+    /// `max_runtime` and a schedule count from it after a restart (nil in
+    /// snapshots written before it existed).
+    public var runningSince: [String: Date]?
     /// Each service's state when the snapshot was taken.
     public var lastKnown: [String: ServiceView]
     /// The id of the last event the snapshot includes; journaled events after
@@ -27,12 +31,14 @@ public struct AgentSnapshot: Codable, Sendable, Equatable {
     public var lastEventID: UInt64?
 
     public init(savedAt: Date, groups: [String: GroupEngine.Persisted] = [:], maintenance: [String: Maintenance] = [:],
-                lastBeats: [String: Date] = [:], lastKnown: [String: ServiceView] = [:], lastEventID: UInt64? = nil) {
+                lastBeats: [String: Date] = [:], runningSince: [String: Date]? = nil,
+                lastKnown: [String: ServiceView] = [:], lastEventID: UInt64? = nil) {
         self.savedAt = savedAt
         self.lastEventID = lastEventID
         self.groups = groups
         self.maintenance = maintenance
         self.lastBeats = lastBeats
+        self.runningSince = runningSince
         self.lastKnown = lastKnown
     }
 }

@@ -6,11 +6,12 @@ public enum ServiceHealth: Sendable {
     case probed(HealthTracker)
     case heartbeat(HeartbeatTracker)
 
-    public init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil, restoring restored: ServiceView? = nil) {
+    public init(service: ServiceConfig, startedAt: Date, lastBeat: Date? = nil, restoring restored: ServiceView? = nil,
+                runningSince: Date? = nil) {
         switch service.check {
         case .heartbeat(let check):
-            self = .heartbeat(HeartbeatTracker(service: service.name, check: check,
-                                               startedAt: startedAt, lastBeat: lastBeat, restoring: restored))
+            self = .heartbeat(HeartbeatTracker(service: service.name, check: check, startedAt: startedAt,
+                                               lastBeat: lastBeat, restoring: restored, runningSince: runningSince))
         case .http, .tcp, .exec:
             self = .probed(HealthTracker(service: service.name, timing: service.timing, startedAt: startedAt))
         }

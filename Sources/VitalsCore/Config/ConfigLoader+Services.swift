@@ -36,20 +36,32 @@ extension ConfigReader {
             refs = readDependsOn(dependsOn, serviceNames: serviceNames).refs
         }
         let address = fields["address"].flatMap { readServiceAddress($0) }
-        let on = fields["on"].map { readServiceOn($0, heartbeat: fields["heartbeat"] != nil, actionNames: actionNames) }
+        var scheduled = false
+        if case .mapping(let heartbeat)? = fields["heartbeat"]?.value {
+            scheduled = heartbeat.contains { $0.key.string == "schedule" }
+        }
+        let on = fields["on"].map {
+            readServiceOn($0, heartbeat: fields["heartbeat"] != nil, scheduled: scheduled, actionNames: actionNames)
+        }
         guard errors.count == errorsBefore, kinds.count == 1, let check = checks.first else { return (nil, refs) }
         return (ServiceConfig(name: entry.key, check: check, timing: timing, dependsOn: refs.map(\.name),
                               address: address, on: on ?? [:]), refs)
     }
 
     /// `on: { down: [notify], missed: [page], any: [log-it] }` (see `ServiceTrigger`).
-    private func readServiceOn(_ entry: ConfigEntry, heartbeat: Bool, actionNames: [String]) -> [ServiceTrigger: [String]] {
+    private func readServiceOn(_ entry: ConfigEntry, heartbeat: Bool, scheduled: Bool,
+                               actionNames: [String]) -> [ServiceTrigger: [String]] {
         let keys = ServiceTrigger.allCases.map(\.rawValue)
         var on: [ServiceTrigger: [String]] = [:]
         for (item, actions) in readActionLists(entry, keys: keys, actionNames: actionNames) ?? [] {
             guard let trigger = ServiceTrigger(rawValue: item.key) else { continue }
             if trigger.heartbeatOnly && !heartbeat {
                 fail(item.path, at: item.keyNode, "only applies to heartbeat services")
+                continue
+            }
+            if trigger == .late && scheduled {
+                fail(item.path, at: item.keyNode,
+                     "only applies to heartbeats with every; with a schedule, a run not pinged within grace is missed")
                 continue
             }
             on[trigger] = actions
@@ -315,13 +327,52 @@ extension ConfigReader {
         return [base.hasSuffix("/") ? base + relative : base + "/" + relative] + argv.dropFirst()
     }
 
+    static let heartbeatKeys = ["every", "schedule", "tz", "grace", "max_runtime", "key_file"]
+
+    /// `{ every: 24h, grace: 30m }` or `{ schedule: "0 3 * * *", tz: Europe/Berlin, grace: 30m }`,
+    /// either with `max_runtime` and `key_file`.
     private func readHeartbeat(_ entry: ConfigEntry) -> HeartbeatCheck? {
-        guard let fields = fields(entry.value, entry.path, allowed: ["every", "grace"]) else { return nil }
-        let every = require("every", in: fields, entry.path, at: entry.keyNode.mark)
-            .flatMap { duration($0, positive: true) }
+        guard let fields = fields(entry.value, entry.path, allowed: Self.heartbeatKeys) else { return nil }
+        let errorsBefore = errors.count
+        var runs: HeartbeatCheck.ExpectedRuns?
+        switch (fields["every"], fields["schedule"]) {
+        case (nil, nil):
+            fail(entry.path, at: entry.keyNode, "missing required key \"every\" or \"schedule\"")
+        case (let every?, nil):
+            if let tz = fields["tz"] {
+                fail(tz.path, at: tz.keyNode, "only applies with schedule; every counts from the last run")
+            }
+            runs = duration(every, positive: true).map { .every($0) }
+        case (nil, let schedule?):
+            runs = readSchedule(schedule, zone: fields["tz"])
+        case (_, let schedule?):
+            fail(schedule.path, at: schedule.keyNode, "use either every or schedule, not both")
+        }
         var grace: Duration? = .zero
         if let e = fields["grace"] { grace = duration(e) }
-        guard let every, let grace else { return nil }
-        return HeartbeatCheck(every: every, grace: grace)
+        let maxRuntime = fields["max_runtime"].flatMap { duration($0, positive: true) }
+        let keyFile = fields["key_file"].flatMap { string($0) }
+        guard errors.count == errorsBefore, let runs, let grace else { return nil }
+        return HeartbeatCheck(runs: runs, grace: grace, maxRuntime: maxRuntime, keyFile: keyFile)
+    }
+
+    /// A cron schedule and its time zone (default: the agent's local zone, as cron's).
+    private func readSchedule(_ entry: ConfigEntry, zone zoneEntry: ConfigEntry?) -> HeartbeatCheck.ExpectedRuns? {
+        var zone: TimeZone? = .current
+        if let zoneEntry, let name = string(zoneEntry) {
+            zone = TimeZone(identifier: name)
+            if zone == nil {
+                fail(zoneEntry.path, at: zoneEntry.value,
+                     "unknown time zone \(describe(zoneEntry.value)); use a name from /usr/share/zoneinfo like Europe/Berlin or UTC")
+            }
+        }
+        guard let text = string(entry) else { return nil }
+        do {
+            let schedule = try CronSchedule.parse(text)
+            return zone.map { .schedule(schedule, timeZone: $0) }
+        } catch {
+            fail(entry.path, at: entry.value, error.message)
+            return nil
+        }
     }
 }

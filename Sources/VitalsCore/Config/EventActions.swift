@@ -4,7 +4,8 @@
 ///   `maintenance` (every `HealthState` but `unknown`). The first `up` after
 ///   the agent starts (from `unknown`) is not a recovery and runs nothing;
 /// - `missed` (heartbeat services): down because no beat came within
-///   `every` + `grace`;
+///   `every` + `grace` (with a schedule: within `grace` of a scheduled time),
+///   or a started run went on longer than `max_runtime`;
 /// - `late` (heartbeat services): degraded because no beat came within
 ///   `every`, while the grace still runs;
 /// - `failed` (heartbeat services): down because the job reported failure;
@@ -50,13 +51,14 @@ public enum ServiceTrigger: Hashable, Sendable, CustomStringConvertible {
     static let missedRule = "heartbeat deadline"
     static let lateRule = "late"
     static let failedRule = "failure report"
+    static let maxRuntimeRule = "max_runtime"
 
     /// The keys a service's state change answers to, most specific first.
     static func triggers(for event: AgentEvent) -> [ServiceTrigger] {
         guard event.kind == .stateChange, let to = event.to.flatMap(HealthState.init(rawValue:)), to != .unknown,
               !(to == .up && event.from == HealthState.unknown.rawValue) else { return [] }
         var triggers: [ServiceTrigger] = []
-        if to == .down, event.rule == missedRule { triggers.append(.missed) }
+        if to == .down, event.rule == missedRule || event.rule == maxRuntimeRule { triggers.append(.missed) }
         if to == .down, event.rule == failedRule { triggers.append(.failed) }
         if to == .degraded, event.rule == lateRule { triggers.append(.late) }
         return triggers + [.state(to), .any]

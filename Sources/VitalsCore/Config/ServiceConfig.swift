@@ -263,13 +263,51 @@ public struct ExecCheck: Sendable, Equatable {
     }
 }
 
-/// `heartbeat:` — the service pushes beats; overdue by `every` it is late (degraded),
-/// and a missed deadline (every + grace) marks it down.
+/// `heartbeat:` — the service pushes beats (pings). With `every`, overdue by
+/// `every` it is late (degraded), and a missed deadline (every + grace) marks
+/// it down. With `schedule`, a ping is due at each scheduled time and the
+/// service is down once `grace` has passed without one. A run that pinged
+/// `start` and has not finished within `max_runtime` is down too.
 public struct HeartbeatCheck: Sendable, Equatable {
-    public var every: Duration
+    /// When runs are expected.
+    public var runs: ExpectedRuns
     public var grace: Duration
-    public init(every: Duration, grace: Duration = .zero) {
-        self.every = every
+    /// How long a started run may take before the service is down; nil: no bound.
+    public var maxRuntime: Duration?
+    /// The file holding this heartbeat's ping key; nil: `<state_dir>/heartbeat-keys/<name>`.
+    public var keyFile: String?
+
+    public init(every: Duration, grace: Duration = .zero, maxRuntime: Duration? = nil, keyFile: String? = nil) {
+        self.init(runs: .every(every), grace: grace, maxRuntime: maxRuntime, keyFile: keyFile)
+    }
+
+    public init(runs: ExpectedRuns, grace: Duration = .zero, maxRuntime: Duration? = nil, keyFile: String? = nil) {
+        self.runs = runs
         self.grace = grace
+        self.maxRuntime = maxRuntime
+        self.keyFile = keyFile
+    }
+
+    /// Where the ping key of `service` is kept: `key_file`, else
+    /// `<state_dir>/heartbeat-keys/<service>`.
+    public func keyPath(service: String, stateDir: String) -> String {
+        keyFile ?? ((stateDir as NSString).appendingPathComponent("heartbeat-keys") as NSString)
+            .appendingPathComponent(service)
+    }
+
+    /// The period, for `every:`; nil with a schedule.
+    public var every: Duration? {
+        switch runs {
+        case .every(let period): period
+        case .schedule: nil
+        }
+    }
+
+    /// When a heartbeat service's job is expected to run.
+    public enum ExpectedRuns: Sendable, Equatable {
+        /// `every: 24h` — a run each period, counted from the last one.
+        case every(Duration)
+        /// `schedule: "0 3 * * *"` with `tz:` — a run at each scheduled time, on the zone's wall clock.
+        case schedule(CronSchedule, timeZone: TimeZone)
     }
 }

@@ -44,6 +44,19 @@ public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
 /// - **Maintenance** works as in `HealthTracker`: beats and deadlines are
 ///   still decided underneath, and turning it off reports what they imply.
 ///
+/// - **Schedule.** With `schedule:` instead of `every:`, a run is due at the
+///   first scheduled time after the last ping of any kind (a start counts: the
+///   run began), and `deadline = due + grace`. There is no late phase: the
+///   grace is how late a scheduled run may ping, and past the deadline the
+///   service is `down`, rule `heartbeat deadline`: "late: no ping for the run
+///   scheduled at 2026-12-02 03:00 Europe/Berlin (grace 30m)". A ping up to a
+///   minute early (never more than the grace) counts for the coming run, so
+///   clocks a little apart do not miss it.
+/// - **Max runtime.** With `max_runtime`, a run that sent `start` and has not
+///   finished within it makes the service `down`, rule `max_runtime`:
+///   "running for 2h3m, more than max_runtime 2h". Its finishing beat decides
+///   as usual.
+///
 /// Heartbeats have no flapping detection: a job that alternates success and
 /// failure is reported as it goes.
 public struct HeartbeatTracker: Sendable {
@@ -63,6 +76,8 @@ public struct HeartbeatTracker: Sendable {
     public private(set) var lastBeat: Date?
     /// When the job reported `start` for a run that has not finished yet.
     public private(set) var runningSince: Date?
+    /// The last ping of any kind (start included); a schedule counts from it.
+    public private(set) var lastPing: Date?
     /// The exit status of the last completed run, when it was reported.
     public private(set) var lastExitStatus: Int?
     /// How long the last completed run took: as reported, or from its start beat.
@@ -72,9 +87,37 @@ public struct HeartbeatTracker: Sendable {
     /// Fail beats and missed deadlines in a row.
     public private(set) var consecutiveFailures = 0
 
-    /// The time after which a `tick` marks the service late if no run completes.
+    /// The time after which a `tick` marks the service late if no run
+    /// completes; with a schedule, the scheduled time of the next expected run.
     public var due: Date {
-        (lastBeat ?? startedAt).adding(check.every)
+        switch check.runs {
+        case .every(let period):
+            return (lastBeat ?? startedAt).adding(period)
+        case .schedule:
+            return scheduledDue ?? .distantFuture
+        }
+    }
+
+    /// The start of the run whose overrun was reported, so it is reported once.
+    private var reportedOverrun: Date?
+
+    /// For a schedule, the next expected run (kept, as it changes only with a ping or a reload).
+    private var scheduledDue: Date?
+
+    private mutating func rescheduled() {
+        guard case .schedule(let schedule, let zone) = check.runs else {
+            scheduledDue = nil
+            return
+        }
+        let reference = lastPing ?? lastBeat ?? startedAt
+        let early = min(check.grace, .seconds(60))
+        scheduledDue = schedule.next(after: reference.adding(early), in: zone)
+    }
+
+    /// When a started run is over `max_runtime`; nil when none is running or there is no bound.
+    public var runtimeLimit: Date? {
+        guard let runningSince, let maxRuntime = check.maxRuntime else { return nil }
+        return runningSince.adding(maxRuntime)
     }
 
     /// The time after which a `tick` marks the service down if no run completes.
@@ -95,10 +138,13 @@ public struct HeartbeatTracker: Sendable {
     private var underlying: Verdict
     private var inMaintenance = false
 
-    /// - Parameter restoring: the state recorded before a restart, with the
-    ///   last beat; ignored without a last beat, or when it is `unknown`.
+    /// - Parameters:
+    ///   - restoring: the state recorded before a restart, with the
+    ///     last beat; ignored without a last beat, or when it is `unknown`.
+    ///   - runningSince: the start of a run still going before a restart; it
+    ///     is the last ping, and `max_runtime` counts from it.
     public init(service: String, check: HeartbeatCheck, startedAt: Date, lastBeat: Date? = nil,
-                restoring restored: ServiceView? = nil) {
+                restoring restored: ServiceView? = nil, runningSince: Date? = nil) {
         self.service = service
         self.check = check
         self.startedAt = startedAt
@@ -117,6 +163,11 @@ public struct HeartbeatTracker: Sendable {
         state = underlying.state
         reason = underlying.reason
         decidingRule = underlying.rule
+        if let runningSince, runningSince > (lastBeat ?? .distantPast) {
+            self.runningSince = runningSince
+            lastPing = runningSince
+        }
+        rescheduled()
     }
 
     // MARK: Inputs
@@ -125,6 +176,7 @@ public struct HeartbeatTracker: Sendable {
     /// the state: the deadline moves with the new rule.
     public mutating func recheck(_ check: HeartbeatCheck) {
         self.check = check
+        rescheduled()
     }
 
     /// Records one pushed beat at `now`. `duration` and `exitStatus` are as
@@ -132,6 +184,8 @@ public struct HeartbeatTracker: Sendable {
     public mutating func beat(_ kind: BeatKind, at now: Date, duration: Duration? = nil,
                               exitStatus: Int? = nil) -> HealthTransition? {
         let failed: Bool
+        lastPing = now
+        defer { rescheduled() }
         switch kind {
         case .start:
             runningSince = now
@@ -168,7 +222,11 @@ public struct HeartbeatTracker: Sendable {
     /// once it is past `deadline`. Returns nil when neither has passed or the
     /// service already is what they imply.
     public mutating func tick(at now: Date) -> HealthTransition? {
-        guard now > deadline else { return now > due ? late(at: now) : nil }
+        if let overrun = overrun(at: now) { return overrun }
+        guard now > deadline else {
+            guard now > due, case .every = check.runs else { return nil }
+            return late(at: now)
+        }
         switch underlying.state {
         case .down:
             return nil
@@ -178,12 +236,27 @@ public struct HeartbeatTracker: Sendable {
         consecutiveFailures += 1
         consecutiveSuccesses = 0
         let why: String
-        if let lastBeat {
+        if case .schedule(_, let zone) = check.runs {
+            why = "late: no ping for the run scheduled at \(CronSchedule.wallClock(due, in: zone)) \(zone.identifier) "
+                + "(grace \(DurationText.format(check.grace)))"
+        } else if let lastBeat {
             why = "no heartbeat for \(DurationText.format(now.duration(since: lastBeat)))"
         } else {
             why = "no heartbeat since start (\(DurationText.format(now.duration(since: startedAt))))"
         }
-        return decide(Verdict(state: .down, reason: why, rule: "heartbeat deadline"), at: now)
+        return decide(Verdict(state: .down, reason: why, rule: ServiceTrigger.missedRule), at: now)
+    }
+
+    /// Down once a started run has been running longer than `max_runtime`; said once per run.
+    private mutating func overrun(at now: Date) -> HealthTransition? {
+        guard let limit = runtimeLimit, let runningSince, let maxRuntime = check.maxRuntime, now > limit,
+              reportedOverrun != runningSince else { return nil }
+        reportedOverrun = runningSince
+        consecutiveFailures += 1
+        consecutiveSuccesses = 0
+        let why = "running for \(DurationText.format(now.duration(since: runningSince))), "
+            + "more than max_runtime \(DurationText.format(maxRuntime))"
+        return decide(Verdict(state: .down, reason: why, rule: ServiceTrigger.maxRuntimeRule), at: now)
     }
 
     /// Within the grace: `degraded`, for a service that was `up` (or is
@@ -196,9 +269,45 @@ public struct HeartbeatTracker: Sendable {
         case .degraded, .down, .maintenance, .flapping:
             return nil
         }
+        let every = check.every.map(DurationText.format) ?? ""
         let why = "late: no heartbeat for \(DurationText.format(now.duration(since: lastBeat))) "
-            + "(due every \(DurationText.format(check.every)); down after \(DurationText.format(check.grace)) more)"
+            + "(due every \(every); down after \(DurationText.format(check.grace)) more)"
         return decide(Verdict(state: .degraded, reason: why, rule: ServiceTrigger.lateRule), at: now)
+    }
+
+    /// When the next ping is due and why, in one sentence (for `explain`).
+    public var dueExplanation: String {
+        var text: String
+        switch check.runs {
+        case .every(let period):
+            let from = lastBeat.map { "the last completed run at \(ISOTime.format($0))" }
+                ?? "tracking began at \(ISOTime.format(startedAt))"
+            text = "next run due by \(ISOTime.format(due)): every \(DurationText.format(period)) after \(from)"
+            if check.grace > .zero {
+                text += "; late after that, down after \(ISOTime.format(deadline)) (grace \(DurationText.format(check.grace)))"
+            } else {
+                text += "; down after that"
+            }
+        case .schedule(let schedule, let zone):
+            func local(_ date: Date, seconds: Bool = false) -> String {
+                CronSchedule.wallClock(date, in: zone, seconds: seconds) + " " + zone.identifier
+            }
+            let from = (lastPing ?? lastBeat).map { "the last ping at \(local($0, seconds: true))" }
+                ?? "tracking began at \(local(startedAt, seconds: true))"
+            if scheduledDue == nil {
+                text = "no run of \(schedule.text) is ever due after \(from)"
+            } else {
+                text = "next run scheduled at \(local(due)) (\(schedule.text)), the first after \(from); "
+                    + "down if no ping by \(local(deadline)) (grace \(DurationText.format(check.grace)))"
+            }
+        }
+        if let runningSince, let limit = runtimeLimit, let maxRuntime = check.maxRuntime {
+            text += "; running since \(ISOTime.format(runningSince)): down if not finished by "
+                + "\(ISOTime.format(limit)) (max_runtime \(DurationText.format(maxRuntime)))"
+        } else if let runningSince {
+            text += "; running since \(ISOTime.format(runningSince))"
+        }
+        return text
     }
 
     /// Puts the service in or out of maintenance, as `HealthTracker.setMaintenance` does.

@@ -24,8 +24,11 @@ struct Exec: ParsableCommand {
         reported as failures). An agent that cannot be reached, or refuses the ping, gets \
         a one-line warning on stderr and never changes the exit status.
 
-        The token is $VITALS_TOKEN when set, else read from --token-file, else from the \
-        config's agent.token_file, else ./.vitals/token.
+        With a ping key the pings go to /v1/ping/KEY/… instead and need no token. The key \
+        is $VITALS_PING_KEY when set, else read from --key-file, else from the heartbeat's \
+        key file in the config (its key_file, or STATE_DIR/heartbeat-keys/NAME) when that \
+        can be read. Without a key, the token is $VITALS_TOKEN when set, else read from \
+        --token-file, else from the config's agent.token_file, else ./.vitals/token.
 
         Example (/etc/cron.d): 0 3 * * * root vitals exec --heartbeat nightly-backup \
         -c /etc/vitals/vitals.yaml -- /usr/local/bin/backup.sh
@@ -46,6 +49,9 @@ struct Exec: ParsableCommand {
 
     @Option(help: ArgumentHelp("The file holding the agent's bearer token.", valueName: "path"))
     var tokenFile: String?
+
+    @Option(help: ArgumentHelp("The file holding this heartbeat's ping key.", valueName: "path"))
+    var keyFile: String?
 
     @Option(help: ArgumentHelp("Bound on each ping to the agent, e.g. 5s or 500ms.", valueName: "duration"))
     var timeout: String = "5s"
@@ -69,20 +75,35 @@ struct Exec: ParsableCommand {
     func run() throws {
         // Before the first ping, so a stop that comes while we wait for the agent still reaches the job.
         let signals = SignalForwarding.install()
-        let environmentToken = ProcessInfo.processInfo.environment["VITALS_TOKEN"]
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .flatMap { $0.isEmpty ? nil : $0 }
+        func environment(_ name: String) -> String? {
+            ProcessInfo.processInfo.environment[name]
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                .flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var environmentKey = environment("VITALS_PING_KEY")
+        if let key = environmentKey, !HeartbeatKeys.isValid(key) {
+            printError("vitals exec: VITALS_PING_KEY is not a ping key (at least 16 letters, digits, -, _, . or ~); not using it")
+            environmentKey = nil
+        }
+        let environmentToken = environment("VITALS_TOKEN")
         // Read only when it is needed for something, and then a broken one named once.
-        let loaded = url == nil || (environmentToken == nil && tokenFile == nil) ? config() : nil
+        let loaded = url == nil || (environmentKey == nil && keyFile == nil)
+            || (environmentToken == nil && tokenFile == nil) ? config() : nil
         let base = url ?? Status.baseURL(fromConfig: configPath ?? Self.defaultConfigPath)
-        let token: HeartbeatPing.Token
-        if let environmentToken {
-            token = .value(environmentToken)
+        let credential: HeartbeatPing.Credential
+        if let key = environmentKey ?? keyFile.flatMap({ try? HeartbeatKeys.read(at: $0).get() })
+            ?? loaded.flatMap({ configuredKey(in: $0) }) {
+            credential = .key(key)
+        } else if let environmentToken {
+            credential = .token(environmentToken)
         } else {
             let path = tokenFile ?? loaded?.agent.tokenFile ?? "./.vitals/token"
-            token = BearerToken.read(at: path).map { .value($0.text) } ?? .unreadable(path)
+            credential = BearerToken.read(at: path).map { .token($0.text) } ?? .unreadableToken(path)
         }
-        let ping = HeartbeatPing(base: base, service: heartbeat, token: token,
+        if let keyFile, environmentKey == nil, case .failure(let error) = HeartbeatKeys.read(at: keyFile) {
+            printError("vitals exec: \(error); not using it")
+        }
+        let ping = HeartbeatPing(base: base, service: heartbeat, credential: credential,
                                  timeout: DurationText.parse(timeout) ?? .seconds(5))
         ping.send(.start)
 
@@ -99,6 +120,13 @@ struct Exec: ParsableCommand {
     }
 
     // MARK: Where to report
+
+    /// The heartbeat's key from its key file, when the config names the
+    /// heartbeat and the file can be read (the agent's state directory may not be).
+    private func configuredKey(in config: VitalsConfig) -> String? {
+        guard case .heartbeat(let check)? = config.service(named: heartbeat)?.check else { return nil }
+        return try? HeartbeatKeys.read(at: check.keyPath(service: heartbeat, stateDir: config.agent.stateDir)).get()
+    }
 
     static let defaultConfigPath = "etc/vitals.yaml"
 
@@ -122,10 +150,12 @@ struct Exec: ParsableCommand {
 /// The two pings of a cron run. A ping that fails prints one warning line
 /// and is otherwise forgotten: reporting must never fail the job.
 struct HeartbeatPing {
-    enum Token {
-        case value(String)
+    enum Credential {
+        /// The heartbeat's own key: it goes in the URL, and no token is sent.
+        case key(String)
+        case token(String)
         /// No token could be read from this path; pings go without one (and are refused).
-        case unreadable(String)
+        case unreadableToken(String)
     }
 
     enum Beat {
@@ -135,7 +165,7 @@ struct HeartbeatPing {
 
     var base: String
     var service: String
-    var token: Token
+    var credential: Credential
     var timeout: Duration
 
     /// Names as the config allows them: they are a path segment of the URL.
@@ -145,7 +175,12 @@ struct HeartbeatPing {
     }
 
     func url(for beat: Beat) -> String {
-        let root = (base.hasSuffix("/") ? base : base + "/") + "v1/heartbeat/" + service
+        let root: String
+        if case .key(let key) = credential {
+            root = (base.hasSuffix("/") ? base : base + "/") + "v1/ping/" + key
+        } else {
+            root = (base.hasSuffix("/") ? base : base + "/") + "v1/heartbeat/" + service
+        }
         switch beat {
         case .start:
             return root + "/start"
@@ -159,7 +194,7 @@ struct HeartbeatPing {
     func send(_ beat: Beat) {
         let target = url(for: beat)
         var headers: [String: String] = [:]
-        if case .value(let secret) = token { headers["Authorization"] = "Bearer \(secret)" }
+        if case .token(let secret) = credential { headers["Authorization"] = "Bearer \(secret)" }
         switch HTTPFetch.request("POST", url: target, headers: headers, body: [], timeout: timeout) {
         case .failure(let failure):
             warn(target, failure.message)
@@ -168,7 +203,10 @@ struct HeartbeatPing {
         case .success(let response):
             var why = "answered \(response.status)"
             if let message = Self.errorMessage(response.body) { why += ": \(message)" }
-            if response.status == 401, case .unreadable(let path) = token {
+            if response.status == 404, case .key = credential {
+                why += " (a wrong ping key? `vitals heartbeat-key \(service)` shows the right one)"
+            }
+            if response.status == 401, case .unreadableToken(let path) = credential {
                 why += " (no token: set VITALS_TOKEN or make \(path) readable)"
             }
             warn(target, why)
@@ -177,7 +215,10 @@ struct HeartbeatPing {
 
     private func warn(_ target: String, _ why: String) {
         let line = why.split(whereSeparator: \.isNewline).joined(separator: " ")
-        printError("vitals exec: could not report to the agent at \(target): \(line)")
+        // The key is a secret: it stays out of cron's mail.
+        var shown = target
+        if case .key(let key) = credential { shown = target.replacingOccurrences(of: "/v1/ping/" + key, with: "/v1/ping/KEY") }
+        printError("vitals exec: could not report to the agent at \(shown): \(line)")
     }
 
     /// The message of the agent's `{"error":{"message":…}}` documents, else the body's first line.

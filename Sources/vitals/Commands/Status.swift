@@ -103,6 +103,17 @@ struct StatusReply: Decodable {
         var since: String
         var reason: String
         var latencyMs: Double?
+        var heartbeat: Heartbeat?
+
+        struct Heartbeat: Decodable {
+            var runningSince: String?
+        }
+
+        /// The reason, and for a heartbeat job that pinged start, since when it runs.
+        var reasonText: String {
+            guard let running = heartbeat?.runningSince else { return reason }
+            return "\(reason); running since \(running)"
+        }
     }
     struct Group: Decodable {
         struct Member: Decodable {
@@ -207,7 +218,7 @@ struct StatusReply: Decodable {
         }
         out += TextTable(header: ["SERVICE", "KIND", "STATE", "SINCE", "LATENCY", "REASON"],
                          rows: services.map {
-                             [$0.name, $0.kind, $0.state, $0.since, $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-", $0.reason]
+                             [$0.name, $0.kind, $0.state, $0.since, $0.latencyMs.map { String(format: "%.1fms", $0) } ?? "-", $0.reasonText]
                          }, style: style).render()
         return out
     }

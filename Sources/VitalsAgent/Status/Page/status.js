@@ -159,6 +159,7 @@
       if (s.maintenance_until) why += " · until " + when(s.maintenance_until);
     }
     if (s.heartbeat && s.heartbeat.deadline) why += (why ? "<br>" : "") + "next beat due " + esc(s.heartbeat.deadline);
+    if (s.heartbeat && s.heartbeat.running_since) why += "<br>running since " + esc(s.heartbeat.running_since);
     var ctl = s.state === "maintenance"
       ? '<button type="button" data-act="ready" data-s="' + esc(s.name) + '">Ready</button>'
       : '<button type="button" data-act="maintenance" data-s="' + esc(s.name) + '">Maintenance…</button>';
