@@ -154,7 +154,7 @@ public final class CurlMultiProber: Prober {
         var running: Int32 = 0
         curl_multi_perform(multi, &running)
         collect(into: &finished)
-        if !conversations.isEmpty { advanceConversations(onlyReady: false, into: &finished) }
+        if !conversations.isEmpty { advanceConversations(polled: false, into: &finished) }
         guard finished.count == before else { return }
 
         var wait = timeout
@@ -168,7 +168,7 @@ public final class CurlMultiProber: Prober {
             }
         }
         curl_multi_poll(multi, &waitFDs, UInt32(waitFDs.count), wait.millisecondsRoundedUp, nil)
-        if !conversations.isEmpty { advanceConversations(onlyReady: true, into: &finished) }
+        if !conversations.isEmpty { advanceConversations(polled: true, into: &finished) }
         waitFDs.removeAll(keepingCapacity: true)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
@@ -233,16 +233,17 @@ public final class CurlMultiProber: Prober {
 
     // MARK: Send/expect
 
-    /// Moves every conversation on (with `onlyReady`, those whose socket
-    /// `curl_multi_poll` reported ready) and ends those decided or past
-    /// their deadline.
-    private func advanceConversations(onlyReady: Bool, into finished: inout [ProbeCompletion]) {
+    /// Ends the conversations past their deadline and, when `polled`, first
+    /// moves on those whose socket `curl_multi_poll` just reported ready
+    /// (`waitFDs`, in the same order). Unready sockets are not touched: no
+    /// system call per waiting conversation per pass.
+    private func advanceConversations(polled: Bool, into finished: inout [ProbeCompletion]) {
         let now = MonotonicInstant.now()
         var index = 0
         while index < conversations.count {
             let conversation = conversations[index]
-            let ready = !onlyReady || index >= waitFDs.count || waitFDs[index].revents != 0
-                || waitFDs[index].fd != conversation.fd
+            let ready = polled && (index >= waitFDs.count || waitFDs[index].revents != 0
+                || waitFDs[index].fd != conversation.fd)
             var verdict = ready ? conversation.advance() : nil
             if verdict == nil, now >= conversation.deadline { verdict = conversation.expired() }
             guard let verdict else {

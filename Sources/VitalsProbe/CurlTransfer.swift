@@ -225,6 +225,9 @@ final class CurlTransfer {
             set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
         case .tcp:
             // Connect, report, close: a TCP check measures a fresh connect every time.
+            // Straight to the host: never through a proxy named by http_proxy
+            // or https_proxy in the agent's environment (nor for tls, exchange).
+            set(CURLOPT_PROXY, "")
             set(CURLOPT_CONNECT_ONLY, 1)
             set(CURLOPT_FRESH_CONNECT, 1)
             set(CURLOPT_FORBID_REUSE, 1)
@@ -232,6 +235,7 @@ final class CurlTransfer {
             // A fresh connect, kept open after the transfer ends so the prober
             // can take its socket (`TCPConversation`): FORBID_REUSE would close
             // it first. Removing the handle then closes curl's side.
+            set(CURLOPT_PROXY, "")
             set(CURLOPT_CONNECT_ONLY, 1)
             set(CURLOPT_FRESH_CONNECT, 1)
         case .tls:
@@ -243,6 +247,7 @@ final class CurlTransfer {
             // backend libcurl may be built with and needs no OpenSSL headers
             // here, and the HTTPS check already reads it the same way.
             set(CURLOPT_PROTOCOLS_STR, "https")
+            set(CURLOPT_PROXY, "")
             set(CURLOPT_CONNECT_ONLY, 1)
             set(CURLOPT_FRESH_CONNECT, 1)
             set(CURLOPT_FORBID_REUSE, 1)
