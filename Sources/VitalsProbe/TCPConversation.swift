@@ -14,10 +14,12 @@ import VitalsSystem
 /// its socket too (as an extra `curl_waitfd`), so one thread still drives
 /// every probe.
 ///
-/// Why not `curl_easy_send`/`curl_easy_recv` on the easy handle: a
-/// connect-only connection stays in the multi handle's connection cache,
-/// where libcurl may check an idle connection's liveness and close it when
-/// data (a banner) is waiting on it; the duplicate is ours alone.
+/// Why not `curl_easy_send`/`curl_easy_recv` on the easy handle: they find
+/// the connection through the multi handle's connection cache, so the handle
+/// would have to stay added (and out of the pool) until the verdict, and the
+/// exchange would rest on how each libcurl version keeps an idle connect-only
+/// connection there. The duplicate is ours alone, and the easy handle goes
+/// back to the pool at once.
 ///
 /// Touched only by the prober's loop thread.
 final class TCPConversation {
