@@ -251,7 +251,8 @@ final class CurlTransfer {
             set(CURLOPT_CONNECT_ONLY, 1)
             set(CURLOPT_FRESH_CONNECT, 1)
             set(CURLOPT_FORBID_REUSE, 1)
-            // A resumed session skips the certificate: every probe does a full handshake.
+            // Never resume a session: every probe does a full handshake, so the
+            // certificate judged is the one the server sends now.
             set(CURLOPT_SSL_SESSIONID_CACHE, 0)
             set(CURLOPT_SSL_VERIFYPEER, 1)
             set(CURLOPT_SSL_VERIFYHOST, 2)
