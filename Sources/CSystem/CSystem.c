@@ -5,6 +5,7 @@
 
 int vitals_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
 int vitals_fcntl_getfl(int fd) { return fcntl(fd, F_GETFL); }
+int vitals_fcntl_dupfd_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 int vitals_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
 #include <sys/syscall.h>

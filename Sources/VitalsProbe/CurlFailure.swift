@@ -24,6 +24,8 @@ enum CurlFailure {
         case CURLE_PEER_FAILED_VERIFICATION:
             let trimmed = strip(detail, prefixes: ["SSL certificate problem: ", "SSL: "])
             return trimmed.isEmpty ? "TLS: certificate verify failed" : "TLS: certificate verify failed: \(trimmed)"
+        case CURLE_SSL_CACERT_BADFILE:
+            return detail.isEmpty ? "TLS: cannot use the CA file" : "TLS: cannot use the CA file: \(detail)"
         case CURLE_SSL_CONNECT_ERROR:
             return detail.isEmpty ? "TLS: handshake failed" : "TLS: handshake failed: \(detail)"
         case CURLE_GOT_NOTHING:

@@ -5,10 +5,11 @@ import Synchronization
 import VitalsCore
 import VitalsSystem
 
-/// The production `Prober`: HTTP, HTTPS and TCP checks are easy handles on
-/// one curl multi handle, driven by whichever thread calls `poll` (the
-/// scheduler's); exec checks run on an `ExecSupervisor` thread and come back
-/// through an inbox and `curl_multi_wakeup`.
+/// The production `Prober`: HTTP, HTTPS, TCP and TLS checks are easy handles
+/// on one curl multi handle, driven by whichever thread calls `poll` (the
+/// scheduler's); the send/expect part of a TCP check runs on the connection's
+/// socket in the same poll (`TCPConversation`); exec checks run on an
+/// `ExecSupervisor` thread and come back through an inbox and `curl_multi_wakeup`.
 ///
 /// Many transfers are in flight at once and a slow endpoint delays nobody.
 /// Easy handles are pooled, not kept per service: a probe takes a handle,
@@ -34,14 +35,19 @@ public final class CurlMultiProber: Prober {
         public var execKillGrace: Duration
         /// Sent with HTTP checks. Default `vitals`.
         public var userAgent: String
+        /// How much of a send/expect check's reply is read while looking for
+        /// the expected one. Default 16 KiB.
+        public var maxReplyBytes: Int
 
         public init(maxCachedConnections: Int? = nil, maxIdleHandles: Int = 256, maxExecOutputBytes: Int = 8192,
-                    execKillGrace: Duration = .milliseconds(500), userAgent: String = "vitals") {
+                    execKillGrace: Duration = .milliseconds(500), userAgent: String = "vitals",
+                    maxReplyBytes: Int = 16_384) {
             self.maxCachedConnections = maxCachedConnections
             self.maxIdleHandles = maxIdleHandles
             self.maxExecOutputBytes = maxExecOutputBytes
             self.execKillGrace = execKillGrace
             self.userAgent = userAgent
+            self.maxReplyBytes = maxReplyBytes
         }
     }
 
@@ -77,6 +83,10 @@ public final class CurlMultiProber: Prober {
     private var origins: [String: Int] = [:]
     private var cachedConnections = 0
     private var pending: [ProbeCompletion] = []
+    /// Send/expect exchanges past their connect, in no particular order.
+    private var conversations: [TCPConversation] = []
+    /// `curl_multi_poll`'s extra descriptors: one per conversation, same order.
+    private var waitFDs: [curl_waitfd] = []
     private var supervisor: ExecSupervisor?
     private var execTickets: [Int: UInt64] = [:]
     private var nextTicket: UInt64 = 0
@@ -98,7 +108,9 @@ public final class CurlMultiProber: Prober {
         for case let target? in targets {
             if let transfer = target.transfer { curl_multi_remove_handle(multi, transfer.easy) }
             target.transfer = nil
+            target.conversation = nil
         }
+        for conversation in conversations { conversation.close() }
         targets.removeAll()
         idle.removeAll() // cleans up the easy handles before the inbox cleans up the multi handle
         free(userAgent)
@@ -110,7 +122,7 @@ public final class CurlMultiProber: Prober {
         switch service.check {
         case .http, .tcp:
             let target = target(for: service, slot: slot)
-            if target.transfer != nil { abandon(target) } // at most one probe per slot
+            abandon(target) // at most one probe per slot
             guard let transfer = acquire() else {
                 pending.append(failure(slot, "cannot set up probe: curl_easy_init failed"))
                 return
@@ -142,8 +154,22 @@ public final class CurlMultiProber: Prober {
         var running: Int32 = 0
         curl_multi_perform(multi, &running)
         collect(into: &finished)
+        if !conversations.isEmpty { advanceConversations(polled: false, into: &finished) }
         guard finished.count == before else { return }
-        curl_multi_poll(multi, nil, 0, timeout.millisecondsRoundedUp, nil)
+
+        var wait = timeout
+        if !conversations.isEmpty {
+            let now = MonotonicInstant.now()
+            waitFDs.removeAll(keepingCapacity: true)
+            for conversation in conversations {
+                let events = conversation.wantsWrite ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN
+                waitFDs.append(curl_waitfd(fd: conversation.fd, events: Int16(events), revents: 0))
+                wait = min(wait, max(.zero, conversation.deadline - now))
+            }
+        }
+        curl_multi_poll(multi, &waitFDs, UInt32(waitFDs.count), wait.millisecondsRoundedUp, nil)
+        if !conversations.isEmpty { advanceConversations(polled: true, into: &finished) }
+        waitFDs.removeAll(keepingCapacity: true)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
     }
@@ -192,12 +218,83 @@ public final class CurlMultiProber: Prober {
         }
     }
 
-    /// Removes the target's transfer in flight, if any; no completion follows.
+    /// Removes the target's transfer or conversation in flight, if any; no
+    /// completion follows.
     private func abandon(_ target: CurlTarget) {
+        if let conversation = target.conversation {
+            target.conversation = nil
+            end(conversation)
+        }
         guard let transfer = target.transfer else { return }
         curl_multi_remove_handle(multi, transfer.easy)
         target.transfer = nil
         release(transfer)
+    }
+
+    // MARK: Send/expect
+
+    /// Ends the conversations past their deadline and, when `polled`, first
+    /// moves on those whose socket `curl_multi_poll` just reported ready
+    /// (`waitFDs`, in the same order). Unready sockets are not touched: no
+    /// system call per waiting conversation per pass.
+    private func advanceConversations(polled: Bool, into finished: inout [ProbeCompletion]) {
+        let now = MonotonicInstant.now()
+        var index = 0
+        while index < conversations.count {
+            let conversation = conversations[index]
+            let ready = polled && (index >= waitFDs.count || waitFDs[index].revents != 0
+                || waitFDs[index].fd != conversation.fd)
+            var verdict = ready ? conversation.advance() : nil
+            if verdict == nil, now >= conversation.deadline { verdict = conversation.expired() }
+            guard let verdict else {
+                index += 1
+                continue
+            }
+            // Keep waitFDs lined up with conversations while removing.
+            if index < waitFDs.count { waitFDs.remove(at: index) }
+            conversations.remove(at: index)
+            finish(conversation, verdict, into: &finished)
+        }
+    }
+
+    /// Starts the exchange on the socket curl just connected: a duplicate of
+    /// it, taken before the easy handle is removed (which closes curl's).
+    private func startConversation(_ transfer: CurlTransfer, target: CurlTarget, send: [UInt8],
+                                   judge: ReplyJudge, into finished: inout [ProbeCompletion]) -> Bool {
+        var socket: curl_socket_t = -1
+        let code = vitals_easy_getinfo_socket(transfer.easy, CURLINFO_ACTIVESOCKET, &socket)
+        guard code == CURLE_OK, socket >= 0, let fd = try? Posix.duplicate(socket) else { return false }
+        let conversation = TCPConversation(slot: target.slot, fd: fd, send: send, judge: judge,
+                                           startedAt: transfer.startedAt, timeout: target.timeout,
+                                           maxReplyBytes: configuration.maxReplyBytes)
+        target.conversation = conversation
+        if let verdict = conversation.advance() {
+            finish(conversation, verdict, into: &finished)
+        } else {
+            conversations.append(conversation)
+        }
+        return true
+    }
+
+    private func finish(_ conversation: TCPConversation, _ verdict: ProbeVerdict,
+                        into finished: inout [ProbeCompletion]) {
+        conversation.close()
+        let latency = MonotonicInstant.now() - conversation.startedAt
+        if conversation.slot < targets.count, let target = targets[conversation.slot],
+           target.conversation === conversation {
+            target.conversation = nil
+        }
+        finished.append(ProbeCompletion(slot: conversation.slot,
+                                        result: ProbeResult(time: clock.now(), latency: latency,
+                                                            outcome: verdict.outcome, reason: verdict.reason)))
+    }
+
+    /// Ends a conversation with no completion (cancelled).
+    private func end(_ conversation: TCPConversation) {
+        conversation.close()
+        if let index = conversations.firstIndex(where: { $0 === conversation }) {
+            conversations.remove(at: index)
+        }
     }
 
     private func acquire() -> CurlTransfer? {
@@ -239,10 +336,25 @@ public final class CurlMultiProber: Prober {
             let code = vitals_msg_result(message)
             var context: UnsafeMutableRawPointer?
             vitals_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &context)
-            curl_multi_remove_handle(multi, easy)
-            guard let context else { continue }
+            guard let context else {
+                curl_multi_remove_handle(multi, easy)
+                continue
+            }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-            guard let target = transfer.target, target.transfer === transfer else { continue }
+            guard let target = transfer.target, target.transfer === transfer else {
+                curl_multi_remove_handle(multi, easy)
+                continue
+            }
+            if code == CURLE_OK, case .exchange(let send, let judge) = target.kind {
+                // Connected: the socket must be taken before the removal closes it.
+                let started = startConversation(transfer, target: target, send: send, judge: judge, into: &finished)
+                curl_multi_remove_handle(multi, easy)
+                target.transfer = nil
+                release(transfer)
+                if !started { finished.append(failure(target.slot, "cannot take over the connection from curl")) }
+                continue
+            }
+            curl_multi_remove_handle(multi, easy)
             let completion = ProbeCompletion(slot: target.slot, result: result(of: transfer, target: target, code: code))
             target.transfer = nil
             release(transfer)
@@ -270,10 +382,17 @@ public final class CurlMultiProber: Prober {
             return ProbeResult(time: now, latency: nil, outcome: .failed, reason: reason)
         }
         switch target.kind {
-        case .tcp:
+        case .tcp, .exchange: // an exchange's connect is judged by its TCPConversation
             var connectMicros: curl_off_t = 0
             vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_CONNECT_TIME_T, &connectMicros)
             return ProbeResult(time: now, latency: .microseconds(connectMicros), outcome: .ok)
+        case .tls(let conditions):
+            var handshakeMicros: curl_off_t = 0
+            vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_APPCONNECT_TIME_T, &handshakeMicros)
+            let expiry = target.certificateInfo ? Self.certificateExpiry(of: transfer.easy) : nil
+            let verdict = conditions.evaluate(certificateExpiry: expiry, now: now)
+            return ProbeResult(time: now, latency: .microseconds(handshakeMicros), outcome: verdict.outcome,
+                               reason: verdict.reason)
         case .http(let conditions):
             var status = 0
             vitals_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)

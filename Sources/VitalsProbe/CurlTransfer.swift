@@ -11,7 +11,12 @@ import VitalsSystem
 final class CurlTarget {
     enum Kind {
         case http(HTTPConditions)
+        /// Connect, report, close.
         case tcp
+        /// Connect, then send and judge the reply (`TCPConversation`).
+        case exchange(send: [UInt8], judge: ReplyJudge)
+        /// Connect and handshake, then judge the certificate.
+        case tls(TLSConditions)
     }
 
     let slot: Int
@@ -27,8 +32,13 @@ final class CurlTarget {
     /// The earliest certificate expiry seen on this service's last TLS
     /// handshake. A reused connection reports no certificates, so it is kept.
     var certificateExpiry: Date?
+    /// The send/expect exchange in progress, once curl has connected.
+    var conversation: TCPConversation?
 
     let url: UnsafeMutablePointer<CChar>
+    /// `tls:` — `ca_file`, and where to connect when `server_name` is not the host.
+    let caFile: UnsafeMutablePointer<CChar>?
+    let connectTo: UnsafeMutablePointer<curl_slist>?
     let customMethod: UnsafeMutablePointer<CChar>?
     let noBody: Bool
     let headers: UnsafeMutablePointer<curl_slist>?
@@ -77,27 +87,53 @@ final class CurlTarget {
             certificateInfo = http.certMinDays != nil
             bodyLimit = conditions.needsBody ? max(0, http.maxBodyBytes) : 0
             origin = Self.origin(of: http.url)
+            caFile = nil
+            connectTo = nil
         case .tcp(let tcp):
-            kind = .tcp
-            let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
-            url = strdup("http://\(host):\(tcp.port)/")
+            let host = Self.bracketed(tcp.host)
+            if let tls = tcp.tls {
+                kind = .tls(TLSConditions(tls))
+                // The URL's host is what curl sends as SNI and verifies the
+                // certificate against; CONNECT_TO sends the connection to
+                // the configured host instead when the two differ.
+                url = strdup("https://\(Self.bracketed(tls.serverName ?? tcp.host)):\(tcp.port)/")
+                connectTo = tls.serverName.flatMap { $0 == tcp.host ? nil : curl_slist_append(nil, "::\(host):\(tcp.port)") }
+                caFile = tls.caFile.map { strdup($0) }
+                certificateInfo = tls.certMinDays != nil
+            } else {
+                if let expect = tcp.expect {
+                    kind = .exchange(send: tcp.send ?? [], judge: ReplyJudge(expect))
+                } else {
+                    kind = .tcp
+                }
+                url = strdup("http://\(host):\(tcp.port)/")
+                connectTo = nil
+                caFile = nil
+                certificateInfo = false
+            }
             customMethod = nil
             noBody = false
             headers = nil
             followRedirects = false
             tlsVerify = true
-            certificateInfo = false
             bodyLimit = 0
             origin = nil
         case .exec, .heartbeat:
-            preconditionFailure("CurlTarget is for http and tcp checks")
+            preconditionFailure("CurlTarget is for http, tcp and tls checks")
         }
     }
 
     deinit {
         free(url)
         free(customMethod)
+        free(caFile)
         if let headers { curl_slist_free_all(headers) }
+        if let connectTo { curl_slist_free_all(connectTo) }
+    }
+
+    /// An IPv6 literal in brackets, as URLs and CONNECT_TO want it.
+    static func bracketed(_ host: String) -> String {
+        host.contains(":") ? "[\(host)]" : host
     }
 
     /// Lower-cased `scheme://host:port`, the port defaulted from the scheme.
@@ -119,6 +155,8 @@ final class CurlTransfer {
     let easy: UnsafeMutableRawPointer
     /// The target of the probe in flight (or just finished).
     private(set) var target: CurlTarget?
+    /// When the probe in flight started.
+    private(set) var startedAt = MonotonicInstant(nanoseconds: 0)
 
     let errorBuffer: UnsafeMutablePointer<CChar>
     private var bodyLimit = 0
@@ -149,6 +187,7 @@ final class CurlTransfer {
     func prepare(for target: CurlTarget, userAgent: UnsafePointer<CChar>) -> String? {
         curl_easy_reset(easy)
         self.target = target
+        startedAt = .now()
         bodyLimit = target.bodyLimit
         bodyCount = 0
         errorBuffer[0] = 0
@@ -186,9 +225,40 @@ final class CurlTransfer {
             set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
         case .tcp:
             // Connect, report, close: a TCP check measures a fresh connect every time.
+            // Straight to the host: never through a proxy named by http_proxy
+            // or https_proxy in the agent's environment (nor for tls, exchange).
+            set(CURLOPT_PROXY, "")
             set(CURLOPT_CONNECT_ONLY, 1)
             set(CURLOPT_FRESH_CONNECT, 1)
             set(CURLOPT_FORBID_REUSE, 1)
+        case .exchange:
+            // A fresh connect, kept open after the transfer ends so the prober
+            // can take its socket (`TCPConversation`): FORBID_REUSE would close
+            // it first. Removing the handle then closes curl's side.
+            set(CURLOPT_PROXY, "")
+            set(CURLOPT_CONNECT_ONLY, 1)
+            set(CURLOPT_FRESH_CONNECT, 1)
+        case .tls:
+            // CONNECT_ONLY on an https:// URL: connect and handshake (with
+            // verification against the CA and the URL's host, the server
+            // name), then stop, without a byte of the protocol above TLS.
+            // The expiry comes from CURLOPT_CERTINFO rather than
+            // CURLINFO_TLS_SSL_PTR: certinfo is the same text on every TLS
+            // backend libcurl may be built with and needs no OpenSSL headers
+            // here, and the HTTPS check already reads it the same way.
+            set(CURLOPT_PROTOCOLS_STR, "https")
+            set(CURLOPT_PROXY, "")
+            set(CURLOPT_CONNECT_ONLY, 1)
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+            // Never resume a session: every probe does a full handshake, so the
+            // certificate judged is the one the server sends now.
+            set(CURLOPT_SSL_SESSIONID_CACHE, 0)
+            set(CURLOPT_SSL_VERIFYPEER, 1)
+            set(CURLOPT_SSL_VERIFYHOST, 2)
+            if target.certificateInfo { set(CURLOPT_CERTINFO, 1) }
+            if let caFile = target.caFile { set(CURLOPT_CAINFO, caFile) }
+            if let connectTo = target.connectTo { set(CURLOPT_CONNECT_TO, pointer: UnsafeMutableRawPointer(connectTo)) }
         }
         return setupFailure
     }

@@ -56,6 +56,12 @@ extension Posix {
         try checkNonBlocking("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// A second descriptor for the same open socket (or file), close-on-exec.
+    /// The socket stays open until both are closed.
+    public static func duplicate(_ fd: Int32) throws(SystemCallError) -> Int32 {
+        Int32(try check("fcntl(F_DUPFD_CLOEXEC)") { Int(vitals_fcntl_dupfd_cloexec(fd)) })
+    }
+
     public static func shutdownWrite(_ fd: Int32) {
         // ENOTCONN when the peer already reset: nothing left to shut down.
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))

@@ -24,6 +24,7 @@ int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, co
 /* Wrappers for macros and variadic calls that Swift cannot call directly. */
 int vitals_fcntl_setfl(int fd, int flags);
 int vitals_fcntl_getfl(int fd);
+int vitals_fcntl_dupfd_cloexec(int fd);
 int vitals_set_child_subreaper(void);
 
 /* Exec probes (VitalsProbe): close inherited descriptors in the child, and a

@@ -15,12 +15,19 @@ public enum ProbeFailureClass: String, CaseIterable, Sendable, Equatable {
     case json
     case latency
     case tls
+    /// A send/expect check's reply was not the expected one (or the
+    /// exchange broke off before it came).
+    case expect
     case other
 
     /// The class of a probe's reason text. Checked in an order that keeps
     /// texts that mention a later class where they belong: `$.status is
     /// "down"` is a JSON failure, `exit status 3` is not an HTTP status.
     public static func classify(_ reason: String) -> ProbeFailureClass {
+        // First, and anchored: the reply quoted after "got" may say anything ("TLS", "timeout after").
+        if reason.hasPrefix("expected \"") || reason.hasPrefix("expected /")
+            || ((reason.hasPrefix("send failed: ") || reason.hasPrefix("receive failed: "))
+                && reason.contains("; expected ")) { return .expect }
         if reason.contains("timeout after") || reason.hasPrefix("timeout") { return .timeout }
         if reason.contains("TLS") || reason.contains("certificate") { return .tls }
         if reason.contains("connect refused") || reason.contains("cannot connect")

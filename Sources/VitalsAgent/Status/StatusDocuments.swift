@@ -108,6 +108,9 @@ struct ExplainDocument: Encodable {
         var fallWindow: String?
         var startPeriod: String
         var flapping: String
+        /// What one probe must see to succeed, in words, for the tcp and tls
+        /// kinds (`StatusView.checkRule`); absent for the others.
+        var check: String?
     }
 
     struct ResultEntry: Encodable {

@@ -158,6 +158,29 @@ public final class StatusView: Sendable {
         }
     }
 
+    /// What one probe of a tcp or tls check must see to succeed, for
+    /// `explain`: `connect to 127.0.0.1:6379, send "PING\r\n", expect a reply
+    /// starting with "+PONG", all within 500ms`. Nil for the other kinds.
+    static func checkRule(_ check: Check, timeout: Duration) -> String? {
+        guard case .tcp(let tcp) = check else { return nil }
+        let address = target(of: check)
+        let within = DurationText.format(timeout)
+        if let tls = tcp.tls {
+            let name = tls.serverName ?? tcp.host
+            let ca = tls.caFile.map { "the CA in \($0)" } ?? "the system's CAs"
+            let days = tls.certMinDays.map { " and have at least \($0) days left" } ?? ""
+            return "TLS handshake with \(address) within \(within); the certificate must verify against \(ca) "
+                + "for \(name)\(days)"
+        }
+        guard let expect = tcp.expect else { return "connect to \(address) within \(within)" }
+        let send = tcp.send.map { ", send \(ByteEscapes.quoted($0))" } ?? ""
+        let reply = switch expect {
+        case .prefix(let bytes): "a reply starting with \(ByteEscapes.quoted(bytes))"
+        case .regex(let pattern): "a reply matching /\(pattern)/"
+        }
+        return "connect to \(address)\(send), expect \(reply), all within \(within)"
+    }
+
     static func serviceStatus(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ServiceStatus {
         var heartbeat: ServiceStatus.HeartbeatStatus?
         if case .heartbeat(let tracker) = health {
@@ -211,7 +234,8 @@ public final class StatusView: Sendable {
                          fallWindow: t.fallWindow.map { "\($0.failures) failures within the last \($0.probes) probes" },
                          startPeriod: DurationText.format(t.startPeriod),
                          flapping: t.flapping.changes == 0 ? "off"
-                             : "more than \(t.flapping.changes) changes within \(DurationText.format(t.flapping.window)), settle \(DurationText.format(t.flapping.settle))"),
+                             : "more than \(t.flapping.changes) changes within \(DurationText.format(t.flapping.window)), settle \(DurationText.format(t.flapping.settle))",
+                         check: checkRule(config.check, timeout: t.timeout)),
             recent: recent.map { .init(time: JSONTime.string($0.time), outcome: $0.outcome,
                                        latencyMs: $0.latency?.jsonMilliseconds, reason: $0.reason) })
     }

@@ -4,11 +4,13 @@ import Yams
 // MARK: - services
 
 extension ConfigReader {
-    static let checkKinds = ["http", "tcp", "exec", "heartbeat"]
+    static let checkKinds = ["http", "tcp", "tls", "exec", "heartbeat"]
     static let serviceKeys = checkKinds + ["depends_on", "address", "on"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
                            "max_body"]
+    static let tcpKeys = ["host", "port", "send", "expect", "expect_regex"]
+    static let tlsKeys = ["host", "port", "server_name", "cert_min_days", "ca_file"]
 
     /// One service, and its `depends_on` references to known services (kept
     /// even when the service itself is broken, for cycle detection).
@@ -83,6 +85,7 @@ extension ConfigReader {
         switch entry.key {
         case "http": readHTTP(entry).map(Check.http)
         case "tcp": readTCP(entry).map(Check.tcp)
+        case "tls": readTLS(entry).map(Check.tcp)
         case "exec": readExec(entry).map { Check.exec(ExecCheck(argv: $0.argv, env: $0.env)) }
         case "heartbeat": readHeartbeat(entry).map(Check.heartbeat)
         default: nil
@@ -184,7 +187,7 @@ extension ConfigReader {
     }
 
     /// A pattern `NSRegularExpression` accepts.
-    private func readRegex(_ entry: ConfigEntry) -> String? {
+    func readRegex(_ entry: ConfigEntry) -> String? {
         guard let pattern = string(entry) else { return nil }
         do {
             _ = try NSRegularExpression(pattern: pattern)
@@ -269,14 +272,74 @@ extension ConfigReader {
         return nil
     }
 
-    // MARK: tcp, exec, heartbeat
+    // MARK: tcp, tls, exec, heartbeat
 
+    /// `tcp: { host, port }`, with `send` and `expect` or `expect_regex`
+    /// for a send/expect check (or `expect` alone for a banner).
     private func readTCP(_ entry: ConfigEntry) -> TCPCheck? {
-        guard let fields = fields(entry.value, entry.path, allowed: ["host", "port"]) else { return nil }
+        guard let fields = fields(entry.value, entry.path, allowed: Self.tcpKeys) else { return nil }
+        let errorsBefore = errors.count
         let host = require("host", in: fields, entry.path, at: entry.keyNode.mark).flatMap { string($0) }
         let port = require("port", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readPort($0) }
-        guard let host, let port else { return nil }
-        return TCPCheck(host: host, port: port)
+        let send = fields["send"].flatMap { readBytes($0) }
+        var expect: ReplyExpectation?
+        if let e = fields["expect"], let bytes = readBytes(e) { expect = .prefix(bytes) }
+        if let e = fields["expect_regex"], let pattern = readRegex(e) {
+            if fields["expect"] != nil {
+                fail(e.path, at: e.keyNode, "use expect or expect_regex, not both")
+            } else {
+                expect = .regex(pattern)
+            }
+        }
+        if let e = fields["send"], fields["expect"] == nil, fields["expect_regex"] == nil {
+            fail(e.path, at: e.keyNode, "send needs expect or expect_regex: what the reply must be")
+        }
+        guard errors.count == errorsBefore, let host, let port else { return nil }
+        return TCPCheck(host: host, port: port, send: send, expect: expect)
+    }
+
+    /// `send:` and `expect:` text as bytes (`ByteEscapes`). A double-quoted
+    /// YAML string has had its escapes decoded by YAML already, and is taken
+    /// as it stands, so every backslash is read once; in single quotes or
+    /// plain, Vitals decodes them (write `'\x00'` for a zero byte).
+    private func readBytes(_ entry: ConfigEntry) -> [UInt8]? {
+        guard let text = string(entry) else { return nil }
+        if case .scalar(let scalar) = entry.value, scalar.style == .doubleQuoted {
+            return Array(text.utf8)
+        }
+        do {
+            return try ByteEscapes.decode(text)
+        } catch {
+            fail(entry.path, at: entry.value, "\(error), got \(describe(entry.value))")
+            return nil
+        }
+    }
+
+    /// `tls: { host, port, server_name, cert_min_days, ca_file }`.
+    private func readTLS(_ entry: ConfigEntry) -> TCPCheck? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.tlsKeys) else { return nil }
+        let errorsBefore = errors.count
+        let host = require("host", in: fields, entry.path, at: entry.keyNode.mark).flatMap { string($0) }
+        let port = require("port", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readPort($0) }
+        var options = TLSOptions()
+        if let e = fields["server_name"] { options.serverName = readServerName(e) }
+        if let e = fields["cert_min_days"] { options.certMinDays = wholeNumber(e, min: 1, max: 3650) }
+        if let e = fields["ca_file"] { options.caFile = string(e) }
+        guard errors.count == errorsBefore, let host, let port else { return nil }
+        return TCPCheck(host: host, port: port, tls: options)
+    }
+
+    /// A DNS name (`ldap.example.com`) or an IP address, as certificates name them.
+    private func readServerName(_ entry: ConfigEntry) -> String? {
+        if case .scalar(let scalar) = entry.value, !scalar.string.isEmpty,
+           scalar.string.unicodeScalars.allSatisfy({
+               ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                   || $0 == "." || $0 == "-" || $0 == ":" || $0 == "_"
+           }) {
+            return scalar.string
+        }
+        fail(entry.path, at: entry.value, "expected a host name like ldap.example.com, got \(describe(entry.value))")
+        return nil
     }
 
     private func readPort(_ entry: ConfigEntry) -> UInt16? {

@@ -93,7 +93,7 @@ public struct ServiceConfig: Sendable, Equatable {
     }
 }
 
-/// Exactly one check kind per service.
+/// Exactly one check kind per service (`tls:` is a `.tcp` check with TLS options).
 public enum Check: Sendable, Equatable {
     case http(HTTPCheck)
     case tcp(TCPCheck)
@@ -103,7 +103,7 @@ public enum Check: Sendable, Equatable {
     public var kind: String {
         switch self {
         case .http: "http"
-        case .tcp: "tcp"
+        case .tcp(let tcp): tcp.tls == nil ? "tcp" : "tls"
         case .exec: "exec"
         case .heartbeat: "heartbeat"
         }
@@ -242,13 +242,60 @@ public enum JSONScalar: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `tcp:` — a connection that must open within the timeout.
+/// `tcp:` — a connection that must open within the timeout; with `expect`,
+/// the reply (to `send`, if given) must also be as expected. `tls:` is the
+/// same connection with a TLS handshake on it: `tls` holds its options.
+///
+/// A `tls:` check is a `.tcp` check with `tls` set, not a `Check` case of
+/// its own: it looks at the same kind of target (a host and a port), so a
+/// reload keeps its state as for any tcp check. `Check.kind` names it `tls`.
 public struct TCPCheck: Sendable, Equatable {
     public var host: String
     public var port: UInt16
-    public init(host: String, port: UInt16) {
+    /// `send:` — bytes written once connected, escapes decoded (`ByteEscapes`).
+    /// Nil: nothing is sent (a banner check, with `expect`).
+    public var send: [UInt8]?
+    /// `expect:` or `expect_regex:` — what the reply must be. Nil: the
+    /// connection opening is enough.
+    public var expect: ReplyExpectation?
+    /// Set for a `tls:` check: a handshake, and the certificate's checks.
+    public var tls: TLSOptions?
+
+    public init(host: String, port: UInt16, send: [UInt8]? = nil, expect: ReplyExpectation? = nil,
+                tls: TLSOptions? = nil) {
         self.host = host
         self.port = port
+        self.send = send
+        self.expect = expect
+        self.tls = tls
+    }
+}
+
+/// What the reply of a tcp check's peer must be.
+public enum ReplyExpectation: Sendable, Equatable {
+    /// `expect:` — the reply starts with these bytes (`+PONG`, `220 `).
+    case prefix([UInt8])
+    /// `expect_regex:` — the pattern matches somewhere in the reply, each
+    /// byte read as one character (ISO 8859-1), so `\x00` matches a zero byte.
+    case regex(String)
+}
+
+/// `tls: { host, port, server_name, cert_min_days, ca_file }` — up when the
+/// handshake succeeds, the certificate verifies against the CA for the
+/// server name, and it has at least `certMinDays` days left.
+public struct TLSOptions: Sendable, Equatable {
+    /// The name sent (SNI) and verified against the certificate. Nil: the host.
+    public var serverName: String?
+    /// Down when the certificate expires in fewer days. Nil: no such check.
+    public var certMinDays: Int?
+    /// PEM file of the CA(s) to verify against, as written (a relative path
+    /// is from the agent's working directory). Nil: the system's store.
+    public var caFile: String?
+
+    public init(serverName: String? = nil, certMinDays: Int? = nil, caFile: String? = nil) {
+        self.serverName = serverName
+        self.certMinDays = certMinDays
+        self.caFile = caFile
     }
 }
 

@@ -1,18 +1,20 @@
 import Foundation
 
-/// `openssl s_server -www` with a fresh self-signed certificate for
-/// 127.0.0.1, valid for `days`, as a real child process on a kernel-chosen port.
+/// `openssl s_server -www` as a real child process on a kernel-chosen port:
+/// with a fresh self-signed certificate for 127.0.0.1 valid for `days`, or
+/// with a certificate and key the test made (`TestPKI`).
 final class TestTLSServer: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
     let port: UInt16
-    let directory: URL
+    /// Removed by `stop`, when the server made its own certificate.
+    let directory: URL?
     private let process: Process
 
-    init(days: Int = 1) throws {
-        directory = FileManager.default.temporaryDirectory
+    convenience init(days: Int = 1) throws {
+        let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("vitals-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cert = directory.appendingPathComponent("cert.pem").path
@@ -28,7 +30,12 @@ final class TestTLSServer: @unchecked Sendable {
         try generate.run()
         generate.waitUntilExit()
         guard generate.terminationStatus == 0 else { throw Failure(description: "openssl req failed") }
+        try self.init(certificate: cert, key: key, directory: directory)
+    }
 
+    /// Serves `certificate` (PEM) with `key`; `directory`, if given, is removed by `stop`.
+    init(certificate cert: String, key: String, directory: URL? = nil) throws {
+        self.directory = directory
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, "-www"]
@@ -68,6 +75,6 @@ final class TestTLSServer: @unchecked Sendable {
         // inherits SIGTERM blocked.
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        try? FileManager.default.removeItem(at: directory)
+        if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 }
