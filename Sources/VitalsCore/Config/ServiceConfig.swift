@@ -343,10 +343,14 @@ public struct HeartbeatCheck: Sendable, Equatable {
     }
 
     /// The period, for `every:`; nil with a schedule.
+    // Not inlined: inlined at its callers, Swift 6.3.1's optimizer fails an
+    // ownership check on this switch and crashes release builds.
     public var every: Duration? {
-        switch runs {
-        case .every(let period): period
-        case .schedule: nil
+        @inline(never) get {
+            switch runs {
+            case .every(let period): period
+            case .schedule: nil
+            }
         }
     }
 

@@ -269,7 +269,11 @@ public struct HeartbeatTracker: Sendable {
         case .degraded, .down, .maintenance, .flapping:
             return nil
         }
-        let every = check.every.map(DurationText.format) ?? ""
+        // Spelled out: `check.every.map(DurationText.format)` here crashes the
+        // optimizer of Swift 6.3.1 in release builds (an ownership error).
+        let runs = check.runs
+        var every = ""
+        if case .every(let period) = runs { every = DurationText.format(period) }
         let why = "late: no heartbeat for \(DurationText.format(now.duration(since: lastBeat))) "
             + "(due every \(every); down after \(DurationText.format(check.grace)) more)"
         return decide(Verdict(state: .degraded, reason: why, rule: ServiceTrigger.lateRule), at: now)
