@@ -150,6 +150,13 @@ class Agent:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def journal_lines(self):
+        try:
+            with open(os.path.join(os.path.dirname(self.config), f"{self.name}-state", "events.jsonl")) as f:
+                return sum(1 for _ in f)
+        except OSError:
+            return 0
+
     def rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as f:
             for line in f:
@@ -189,7 +196,7 @@ def takeover(vitals, folder, etcd, trials):
     backends = [Backend(), Backend()]
     promote = os.path.join(folder, "promote.sh")
     with open(promote, "w") as f:
-        f.write('#!/bin/sh\ndate +%s.%N > "$(dirname "$0")/ran-$1-$VITALS_EVENT_ID"\n')
+        f.write('#!/bin/sh\nd="$(dirname "$0")"\ndate +%s.%N > "$d/.ran-$1"\nmv "$d/.ran-$1" "$d/ran-$1-$VITALS_EVENT_ID"\n')
     os.chmod(promote, 0o755)
     times = []
     for trial in range(trials):
@@ -262,13 +269,21 @@ def cost(vitals, folder, etcd, services, seconds):
     def measure(agents):
         for agent in agents:
             agent.wait("started:")
-        time.sleep(5)  # first rounds, leadership, first reports
-        before = [(a.cpu_seconds(), a.metric("vitals_etcd_requests_total") or 0) for a in agents]
+        # Past the start: every service's first decision, every group's first
+        # choice journaled (and, on a leader, stored in etcd).
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            counts = [a.journal_lines() for a in agents]
+            time.sleep(2)
+            if counts == [a.journal_lines() for a in agents] and min(counts) >= services * 3 // 2:
+                break
+        time.sleep(3)
+        before = [(a.cpu_seconds(), a.metric("vitals_etcd_requests_total") or 0, a.journal_lines()) for a in agents]
         time.sleep(seconds)
-        after = [(a.cpu_seconds(), a.metric("vitals_etcd_requests_total") or 0) for a in agents]
+        after = [(a.cpu_seconds(), a.metric("vitals_etcd_requests_total") or 0, a.journal_lines()) for a in agents]
         figures = []
-        for agent, (c0, r0), (c1, r1) in zip(agents, before, after):
-            figures.append((agent.name, (c1 - c0) / seconds * 100, agent.rss_mib(), (r1 - r0) / seconds))
+        for agent, (c0, r0, e0), (c1, r1, e1) in zip(agents, before, after):
+            figures.append((agent.name, (c1 - c0) / seconds * 100, agent.rss_mib(), (r1 - r0) / seconds, e1 - e0))
         for agent in agents:
             agent.stop()
         return figures
@@ -280,10 +295,10 @@ def cost(vitals, folder, etcd, services, seconds):
     pair = measure([leader, follower])
     print(f"cost at {services} services ({services // 2} groups, TCP checks every 1s), over {seconds} s:")
     base_cpu, base_rss = single[0][1], single[0][2]
-    for name, cpu, rss, requests in single + pair:
+    for name, cpu, rss, requests, events in single + pair:
         extra = "" if name == "single" else f"  ({cpu / base_cpu:.2f}x CPU, {rss / base_rss:.2f}x RSS of the single agent)"
         etcd_text = "" if name == "single" else f", {requests:.2f} etcd requests/s"
-        print(f"  {name:9s} CPU {cpu:5.1f}% of a core, RSS {rss:6.1f} MiB{etcd_text}{extra}")
+        print(f"  {name:9s} CPU {cpu:5.1f}% of a core, RSS {rss:6.1f} MiB{etcd_text}, {events} journal records{extra}")
     target.sock.close()
 
 
@@ -309,7 +324,8 @@ def main():
             cost(os.path.abspath(args.vitals), folder, etcd, args.services, args.seconds)
     finally:
         etcd.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("KEEP"): print("kept", folder)
+        else: shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
