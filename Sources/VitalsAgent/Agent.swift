@@ -116,24 +116,29 @@ public final class Agent: Sendable {
         let view = StatusView(owner: owner, clock: clock, storeHealth: store.health)
         let reloader = Reloader(owner: owner, logger: logger, keys: keys)
         let serverBox = Late<HTTPServer>()
+        let memberBox = Late<ClusterMember>()
+        let clusterFigures: @Sendable () -> MetricsRenderer.ClusterFigures? = {
+            guard let state = owner.clusterState() else { return nil }
+            let f = clusterMetrics.snapshot
+            return .init(agent: state.agent, isLeader: state.mayAct, hasLeader: state.leader != nil,
+                         leaderChanges: state.leaderChanges, acquired: f.acquired, requests: f.requests,
+                         errors: f.errors, seconds: f.seconds)
+        }
+        let renderMetrics: @Sendable () -> String = {
+            MetricsRenderer.render(view: owner.view, metrics: metrics,
+                                   scheduler: reloader.scheduler.value?.statistics,
+                                   store: store.health.report,
+                                   openConnections: serverBox.value?.openConnections,
+                                   now: clock.now(), pingKeyRefusals: keys.refusedTotal, cluster: clusterFigures())
+        }
+        var storeDecisions: (@Sendable () async -> Void)?
+        if config.cluster != nil {
+            storeDecisions = { @Sendable () async -> Void in await memberBox.value?.storeNow() }
+        }
         let api = StatusAPI(owner: owner, view: view, token: token,
                             allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
                             storeHealth: store.health, reload: { reloader.reload() },
-                            metrics: {
-                                MetricsRenderer.render(view: owner.view, metrics: metrics,
-                                                       scheduler: reloader.scheduler.value?.statistics,
-                                                       store: store.health.report,
-                                                       openConnections: serverBox.value?.openConnections,
-                                                       now: clock.now(), pingKeyRefusals: keys.refusedTotal,
-                                                       cluster: owner.clusterState().map { state in
-                                                           let f = clusterMetrics.snapshot
-                                                           return .init(agent: state.agent, isLeader: state.mayAct,
-                                                                        hasLeader: state.leader != nil,
-                                                                        leaderChanges: state.leaderChanges,
-                                                                        acquired: f.acquired, requests: f.requests,
-                                                                        errors: f.errors, seconds: f.seconds)
-                                                       })
-                            }, keys: keys)
+                            metrics: renderMetrics, keys: keys, storeDecisions: storeDecisions)
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             deferringHandler: api)
@@ -173,6 +178,7 @@ public final class Agent: Sendable {
                                    etcd: try ClusterMember.client(for: settings), owner: owner, logger: logger,
                                    metrics: clusterMetrics)
             effects.cluster.value = member
+            memberBox.value = member
             member?.start()
         }
 

@@ -385,4 +385,51 @@ struct ClusterEndToEndTests {
         let group = try Self.json(try b.baseURL() + "/v1/groups/web")
         #expect(group["active_member"] as? String == "web-2", "\(group)")
     }
+
+    /// kill -9 of the leader right after it acknowledged a hold and a
+    /// maintenance: the new leader has both.
+    @Test func aCommandTheLeaderAcknowledgedSurvivesItsKillMinus9() async throws {
+        let setup = try await Setup()
+        defer { setup.stop() }
+        let a = try setup.start("a")
+        try a.waitForLine(containing: "this agent (a) is the leader")
+        let b = try setup.start("b")
+        try b.waitForLine(containing: "following a")
+        try a.waitForLine(containing: "group web: activated")
+        let token = try String(contentsOfFile: setup.dir.path + "/a-state/token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let auth = ["Authorization": "Bearer \(token)"]
+        let base = try a.baseURL()
+        let maintenance = try HTTPFetch.request("POST", url: base + "/v1/services/web-2/maintenance", headers: auth,
+                                                body: Array(#"{"reason":"disk swap"}"#.utf8)).get()
+        #expect(maintenance.status == 200, "\(maintenance.text)")
+        let held = try HTTPFetch.request("POST", url: base + "/v1/groups/web/hold", headers: auth,
+                                         body: Array(#"{"reason":"db migration"}"#.utf8)).get()
+        let answeredAt = Date()
+        #expect(held.status == 200, "\(held.text)")
+        // Acknowledged means stored where a new leader looks: read it straight from etcd.
+        let key = Data("/vitals/test/state/web".utf8).base64EncodedString()
+        let range = try setup.etcd.raw(setup.etcd.endpoints[0], "/v3/kv/range", #"{"key":"\#(key)"}"#).get()
+        let kvs = (try JSONSerialization.jsonObject(with: Data(range.body)) as? [String: Any])?["kvs"] as? [[String: Any]]
+        let stored = (kvs?.first?["value"] as? String).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        #expect(stored?.contains("db migration") == true, "the hold is in etcd when acknowledged: \(stored ?? "nothing")")
+        #expect(stored?.contains("disk swap") == true, "and the maintenance: \(stored ?? "nothing")")
+        kill(a.process.processIdentifier, SIGKILL)
+        a.process.waitUntilExit()
+        let killedAt = Date()
+        print("cluster: kill -9 \(Int(killedAt.timeIntervalSince(answeredAt) * 1000)) ms after the hold was acknowledged")
+
+        try b.waitForLine(containing: "this agent (b) is the leader", timeout: 12)
+        let deadline = Date().addingTimeInterval(5)
+        var group: [String: Any] = [:]
+        while Date() < deadline {
+            group = try Self.json(try b.baseURL() + "/v1/groups/web")
+            if group["held"] as? Bool == true { break }
+            usleep(50_000)
+        }
+        #expect(group["held"] as? Bool == true, "\(group)")
+        #expect((group["hold"] as? [String: Any])?["reason"] as? String == "db migration", "\(group)")
+        let service = try Self.json(try b.baseURL() + "/v1/services/web-2")
+        #expect(service["state"] as? String == "maintenance", "\(service)")
+    }
 }

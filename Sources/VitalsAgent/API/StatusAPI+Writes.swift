@@ -230,7 +230,15 @@ extension StatusAPI: HTTPDeferringHandler {
         let response = handle(request)
         guard request.method == .post, (200..<300).contains(response.status.code) else { return response }
         let responder = deferral.responder()
-        owner.whenRecorded { responder.respond(response) }
+        let path = request.pathSegments
+        let changesDecisions = path.count == 4 && (path[1] == "groups" || path[1] == "services")
+        if changesDecisions, let storeDecisions {
+            // A switchover, hold, release or maintenance: journaled here, and
+            // in a cluster stored in etcd too, before the operator hears yes.
+            owner.whenRecorded { Task { await storeDecisions(); responder.respond(response) } }
+        } else {
+            owner.whenRecorded { responder.respond(response) }
+        }
         return nil
     }
 }

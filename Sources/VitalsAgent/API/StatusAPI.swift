@@ -21,13 +21,18 @@ public struct StatusAPI: HTTPHandler {
     let reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)?
     /// Renders `/metrics` (Prometheus text), when the agent provides it.
     private let metrics: (@Sendable () -> String)?
+    /// In a cluster: stores the leader's decision state in etcd, so an
+    /// operator's command is acknowledged only once a new leader would find it.
+    let storeDecisions: (@Sendable () async -> Void)?
     /// The heartbeats' ping keys, for `/v1/ping/{key}`; nil: no such route.
     let keys: HeartbeatKeys?
 
     public init(owner: StateOwner, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
                 clock: any VitalsClock, storeHealth: StoreHealth? = nil,
                 reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)? = nil,
-                metrics: (@Sendable () -> String)? = nil, keys: HeartbeatKeys? = nil) {
+                metrics: (@Sendable () -> String)? = nil, keys: HeartbeatKeys? = nil,
+                storeDecisions: (@Sendable () async -> Void)? = nil) {
+        self.storeDecisions = storeDecisions
         self.owner = owner
         self.view = view
         self.token = token

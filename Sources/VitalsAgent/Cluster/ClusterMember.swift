@@ -455,6 +455,13 @@ final class ClusterMember: Sendable {
         if complete { state.withLock { $0.storedVersion = core.stateVersion } }
     }
 
+    /// Stores what changed now, while leading (an operator's command waits
+    /// for it before it is acknowledged).
+    func storeNow() async {
+        guard owner.mayAct().0, state.withLock({ $0.actingFrom != .max }) else { return }
+        await storeStates()
+    }
+
     /// Writes one group's state under the leader guard. True when written
     /// (or unchanged), false when this agent no longer holds the leader key.
     private func store(_ group: String, core: AgentCore, force: Bool,
