@@ -86,7 +86,7 @@ extension ConfigReader {
             if let value = DNSRecordValue.parse(text, type: type) {
                 if !values.contains(value) { values.append(value) }
             } else {
-                fail(path, at: node, "expected \(type.valueForm) for type \(type.rawValue), got \(describe(node))")
+                fail(path, at: node, "expected \(type.rawValue) data, \(type.valueForm); got \(describe(node))")
                 ok = false
             }
         }

@@ -118,13 +118,11 @@ public struct DNSServer: Sendable, Equatable, CustomStringConvertible {
         if let v4 = IPAddressText.ipv4(text) { return DNSServer(host: IPAddressText.format(ipv4: v4)) }
         if let v6 = IPAddressText.ipv6(text) { return DNSServer(host: IPAddressText.format(ipv6: v6)) }
         guard let address = ListenAddress.parse(text), address.port > 0 else { return nil }
-        if let v4 = IPAddressText.ipv4(address.host) {
-            return DNSServer(host: IPAddressText.format(ipv4: v4), port: address.port)
+        // IPv6 only in brackets, IPv4 only without.
+        if text.hasPrefix("[") {
+            return IPAddressText.ipv6(address.host).map { DNSServer(host: IPAddressText.format(ipv6: $0), port: address.port) }
         }
-        if text.hasPrefix("["), let v6 = IPAddressText.ipv6(address.host) {
-            return DNSServer(host: IPAddressText.format(ipv6: v6), port: address.port)
-        }
-        return nil
+        return IPAddressText.ipv4(address.host).map { DNSServer(host: IPAddressText.format(ipv4: $0), port: address.port) }
     }
 }
 
