@@ -132,7 +132,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Test helpers shared by the test targets: a manual clock, the journal
+        // Test helpers shared by the test targets: a manual clock, a DNS server, the journal
         // torture child, scratch folders, child-process and loopback helpers.
         // Only test targets depend on it, so none of it ships in the agent.
         .target(

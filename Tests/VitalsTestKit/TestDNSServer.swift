@@ -1,5 +1,4 @@
 import Foundation
-import VitalsTestKit
 
 /// A DNS server of the test's own on 127.0.0.1, UDP and TCP on the same
 /// kernel-chosen port: Debian's python3-dnslib, answering from a zone file
@@ -9,31 +8,48 @@ import VitalsTestKit
 /// logged with its transport (`queries`), so a test can see a TCP retry.
 /// UDP answers over 512 bytes are truncated (TC set, no records), as a
 /// server without EDNS must.
-final class TestDNSServer: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public final class TestDNSServer: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// One name's answers.
-    struct Entry {
-        var a: [String] = []
-        var aaaa: [String] = []
-        var cname: [String] = []
+    public struct Entry: Sendable {
+        public var a: [String] = []
+        public var aaaa: [String] = []
+        public var cname: [String] = []
         /// (preference, host)
-        var mx: [(Int, String)] = []
+        public var mx: [(Int, String)] = []
         /// Each record's character-strings.
-        var txt: [[String]] = []
+        public var txt: [[String]] = []
         /// (priority, weight, port, target)
-        var srv: [(Int, Int, Int, String)] = []
-        var ns: [String] = []
+        public var srv: [(Int, Int, Int, String)] = []
+        public var ns: [String] = []
         /// mname, rname, serial, refresh, retry, expire, minimum
-        var soa: (String, String, Int, Int, Int, Int, Int)?
+        public var soa: (String, String, Int, Int, Int, Int, Int)?
         /// Answer with this response code and no records: `REFUSED`, `SERVFAIL`, …
-        var rcode: String?
+        public var rcode: String?
         /// Never answer.
-        var silent = false
+        public var silent = false
         /// Over UDP, always answer truncated (TC set, no records).
-        var truncateOverUDP = false
+        public var truncateOverUDP = false
+
+        public init(a: [String] = [], aaaa: [String] = [], cname: [String] = [], mx: [(Int, String)] = [],
+                    txt: [[String]] = [], srv: [(Int, Int, Int, String)] = [], ns: [String] = [],
+                    soa: (String, String, Int, Int, Int, Int, Int)? = nil, rcode: String? = nil, silent: Bool = false,
+                    truncateOverUDP: Bool = false) {
+            self.a = a
+            self.aaaa = aaaa
+            self.cname = cname
+            self.mx = mx
+            self.txt = txt
+            self.srv = srv
+            self.ns = ns
+            self.soa = soa
+            self.rcode = rcode
+            self.silent = silent
+            self.truncateOverUDP = truncateOverUDP
+        }
 
         var json: [String: Any] {
             var object: [String: Any] = ["A": a, "AAAA": aaaa, "CNAME": cname, "NS": ns,
@@ -48,17 +64,17 @@ final class TestDNSServer: @unchecked Sendable {
 
     static let python = "/usr/bin/python3"
     /// Debian's python3-dnslib is installed for Debian's python3, whatever `python3` is on PATH.
-    static var available: Bool {
+    public static var available: Bool {
         FileManager.default.isExecutableFile(atPath: python)
             && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dnslib/server.py")
     }
 
-    let port: UInt16
+    public let port: UInt16
     private let process: Process
     private let scratch: Scratch
     private let log = Locked<[String]>([])
 
-    init(zone: [String: Entry]) throws {
+    public init(zone: [String: Entry]) throws {
         guard Self.available else { throw Failure(description: "python3-dnslib is not installed") }
         scratch = try Scratch()
         try Self.script.write(toFile: scratch.file("server.py"), atomically: true, encoding: .utf8)
@@ -107,23 +123,23 @@ final class TestDNSServer: @unchecked Sendable {
     }
 
     /// Replaces the zone; the next query sees the new one.
-    func setZone(_ zone: [String: Entry]) throws {
+    public func setZone(_ zone: [String: Entry]) throws {
         try Self.write(zone, to: scratch.file("zone.json"))
     }
 
     /// `udp TXT big.vitals.test`, one per query received, oldest first.
-    var queries: [String] {
+    public var queries: [String] {
         log.withLock { $0.filter { $0.hasPrefix("query ") }.map { String($0.dropFirst("query ".count)) } }
     }
 
     /// Waits (bounded) until the log holds `count` queries: the log is read on another thread.
-    func waitForQueries(_ count: Int) -> [String] {
+    public func waitForQueries(_ count: Int) -> [String] {
         let deadline = Date().addingTimeInterval(2)
         while queries.count < count && Date() < deadline { usleep(2_000) }
         return queries
     }
 
-    func stop() {
+    public func stop() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         scratch.remove()
