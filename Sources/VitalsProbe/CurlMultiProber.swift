@@ -86,7 +86,8 @@ public final class CurlMultiProber: Prober {
     private var pending: [ProbeCompletion] = []
     /// Send/expect exchanges past their connect, in no particular order.
     private var conversations: [TCPConversation] = []
-    /// `curl_multi_poll`'s extra descriptors: one per conversation, same order.
+    /// `curl_multi_poll`'s extra descriptors: one per conversation, same order,
+    /// then the sockets of the dns queries in flight.
     private var waitFDs: [curl_waitfd] = []
     /// The dns checks: c-ares channels, polled with curl's sockets.
     private let dns: DNSQueries

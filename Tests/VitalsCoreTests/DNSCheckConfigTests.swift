@@ -64,6 +64,21 @@ import Testing
         #expect(before.probeTarget != otherType.probeTarget)
     }
 
+    /// The example file documents `dns:` commented out; uncommented, it loads as documented.
+    @Test func theExampleDNSServiceLoadsWhenUncommented() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("etc/vitals.yaml")
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("  # www-dns:") })
+        let block = lines[start...].prefix { $0.hasPrefix("  # ") }.map { "  " + $0.dropFirst(4) }
+        let config = try ConfigLoader.load(yaml: "services:\n" + block.joined(separator: "\n"))
+        let service = try #require(config.service(named: "www-dns"))
+        #expect(service.check == .dns(DNSCheck(name: "www.example.com", type: .a, server: DNSServer(host: "10.0.0.2"),
+                                               expect: [DNSRecordValue(type: .a, fields: ["10.0.0.7"]),
+                                                        DNSRecordValue(type: .a, fields: ["10.0.0.8"])],
+                                               rcode: .noError)))
+    }
+
     // MARK: values
 
     @Test(arguments: [
