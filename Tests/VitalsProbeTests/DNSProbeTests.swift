@@ -235,6 +235,19 @@ struct DnsmasqProbeTests {
             == "A 10.0.0.7, expected 10.0.0.8")
     }
 
+    @Test func manyQueriesAreInFlightAtOnceOnOneLoop() throws {
+        let dnsmasq = try Self.start()
+        defer { dnsmasq.stop() }
+        let services = (0..<100).map { index in
+            index.isMultiple(of: 2)
+                ? dnsService("www.vitals.test", port: dnsmasq.port, expect: ["10.0.0.7"], service: "a-\(index)")
+                : dnsService("vitals.test", type: .mx, port: dnsmasq.port, expect: ["mail.vitals.test"], service: "mx-\(index)")
+        }
+        let results = ProbeScheduler.probeOnceBlocking(services: services, prober: CurlMultiProber())
+        #expect(results.count == 100)
+        #expect(results.values.filter { $0.outcome != .ok }.map(\.reason) == [])
+    }
+
     @Test func refusesNamesItDoesNotServe() throws {
         let dnsmasq = try Self.start()
         defer { dnsmasq.stop() }
