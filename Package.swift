@@ -26,6 +26,12 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // c-ares for dns: checks, driven from the probe loop like curl's sockets.
+        .systemLibrary(
+            name: "CAres",
+            pkgConfig: "libcares",
+            providers: [.apt(["libc-ares-dev"])]
+        ),
         .target(name: "CSystem"),
         // The system layer: syscalls (EINTR, errno, traps), the monotonic
         // clock, loop threads. Knows nothing of Vitals.
@@ -48,10 +54,10 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
-        // Seeing: scheduler, curl multi prober, TCP and exec checks.
+        // Seeing: scheduler, curl multi prober, TCP, DNS and exec checks.
         .target(
             name: "VitalsProbe",
-            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "VitalsCurl", "CCurl"],
+            dependencies: ["VitalsCore", "VitalsSystem", "VitalsProcess", "VitalsCurl", "CCurl", "CAres"],
             swiftSettings: swiftSettings
         ),
         // Child processes: spawn in a process group, feed stdin, capture
@@ -126,7 +132,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Test helpers shared by the test targets: a manual clock, the journal
+        // Test helpers shared by the test targets: a manual clock, a DNS server, the journal
         // torture child, scratch folders, child-process and loopback helpers.
         // Only test targets depend on it, so none of it ships in the agent.
         .target(
@@ -138,7 +144,7 @@ let package = Package(
 
         .testTarget(name: "VitalsCoreTests", dependencies: ["VitalsCore"],
                     resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CCurl", "CSystem", "VitalsTestKit"],
+        .testTarget(name: "VitalsProbeTests", dependencies: ["VitalsProbe", "VitalsCore", "VitalsSystem", "CCurl", "CAres", "CSystem", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsHTTPTests", dependencies: ["VitalsHTTP", "VitalsSystem", "CSystem"],
                     swiftSettings: swiftSettings),

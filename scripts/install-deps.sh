@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
-#   scripts/install-deps.sh            build and run dependencies (libcurl headers, tzdata)
-#   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2)
+#   scripts/install-deps.sh            build and run dependencies (libcurl and c-ares headers, tzdata)
+#   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2, dnsmasq, python3-dnslib)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
 
@@ -11,11 +11,13 @@ need() { for p in "$@"; do have_pkg "$p" || want+=("$p"); done; }
 
 command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
+# dns: checks go through c-ares, on the probe loop.
+pkg-config --exists libcares 2>/dev/null || need libc-ares-dev
 # Heartbeat schedules name time zones (tz: Europe/Berlin): Foundation reads them from /usr/share/zoneinfo.
 [ -e /usr/share/zoneinfo/UTC ] || need tzdata
 for extra in "$@"; do
   case "$extra" in
-    test)  need openssl ca-certificates redis-server systemd haproxy prometheus chromium etcd-server iproute2 ;;   # iproute2: the cluster test that cuts one agent off in a network namespace; openssl: s_server and the test certificates of the tls: checks; redis-server: the send/expect tests start their own on a free port (on a systemd host Debian's redis-server.service takes 6379, unused here); systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here)
+    test)  need openssl ca-certificates redis-server systemd haproxy prometheus chromium etcd-server iproute2 dnsmasq-base python3-dnslib ;;   # iproute2: the cluster test that cuts one agent off in a network namespace; openssl: s_server and the test certificates of the tls: checks; redis-server: the send/expect tests start their own on a free port (on a systemd host Debian's redis-server.service takes 6379, unused here); systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here); dnsmasq-base (the binary, without Debian's service) and python3-dnslib (for Debian's /usr/bin/python3): the dns: check tests start their own servers on loopback ports
     bench) need nginx-light wrk ;;
     *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
   esac

@@ -8,7 +8,8 @@ import VitalsSystem
 /// The production `Prober`: HTTP, HTTPS, TCP and TLS checks are easy handles
 /// on one curl multi handle, driven by whichever thread calls `poll` (the
 /// scheduler's); the send/expect part of a TCP check runs on the connection's
-/// socket in the same poll (`TCPConversation`); exec checks run on an
+/// socket in the same poll (`TCPConversation`); dns checks are c-ares
+/// queries whose sockets wait in the same poll too (`DNSQueries`); exec checks run on an
 /// `ExecSupervisor` thread and come back through an inbox and `curl_multi_wakeup`.
 ///
 /// Many transfers are in flight at once and a slow endpoint delays nobody.
@@ -85,8 +86,11 @@ public final class CurlMultiProber: Prober {
     private var pending: [ProbeCompletion] = []
     /// Send/expect exchanges past their connect, in no particular order.
     private var conversations: [TCPConversation] = []
-    /// `curl_multi_poll`'s extra descriptors: one per conversation, same order.
+    /// `curl_multi_poll`'s extra descriptors: one per conversation, same order,
+    /// then the sockets of the dns queries in flight.
     private var waitFDs: [curl_waitfd] = []
+    /// The dns checks: c-ares channels, polled with curl's sockets.
+    private let dns: DNSQueries
     private var supervisor: ExecSupervisor?
     private var execTickets: [Int: UInt64] = [:]
     private var nextTicket: UInt64 = 0
@@ -99,6 +103,7 @@ public final class CurlMultiProber: Prober {
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = multi
         inbox = Inbox(multi: multi)
+        dns = DNSQueries(clock: clock)
         userAgent = strdup(configuration.userAgent)
         resizeConnectionCache()
     }
@@ -144,6 +149,8 @@ public final class CurlMultiProber: Prober {
             execTickets[slot] = nextTicket
             execSupervisor().start(.init(slot: slot, ticket: nextTicket, argv: exec.argv, env: exec.env,
                                          timeout: service.timing.timeout))
+        case .dns(let check):
+            dns.start(service, check: check, slot: slot, failed: &pending)
         case .heartbeat:
             pending.append(failure(slot, "heartbeat services are not probed"))
         }
@@ -155,6 +162,7 @@ public final class CurlMultiProber: Prober {
         curl_multi_perform(multi, &running)
         collect(into: &finished)
         if !conversations.isEmpty { advanceConversations(polled: false, into: &finished) }
+        if !dns.isIdle { dns.advance(polled: nil, into: &finished) }
         guard finished.count == before else { return }
 
         var wait = timeout
@@ -167,7 +175,12 @@ public final class CurlMultiProber: Prober {
                 wait = min(wait, max(.zero, conversation.deadline - now))
             }
         }
+        // The dns sockets go after the conversations' (whose order advanceConversations relies on).
+        let dnsPolled = !dns.isIdle
+        if dnsPolled { dns.addWaitFDs(&waitFDs, wait: &wait) }
         curl_multi_poll(multi, &waitFDs, UInt32(waitFDs.count), wait.millisecondsRoundedUp, nil)
+        // Before the conversations, which remove their finished entries from waitFDs.
+        if dnsPolled { dns.advance(polled: waitFDs, into: &finished) }
         if !conversations.isEmpty { advanceConversations(polled: true, into: &finished) }
         waitFDs.removeAll(keepingCapacity: true)
         curl_multi_perform(multi, &running)
@@ -181,6 +194,7 @@ public final class CurlMultiProber: Prober {
         if execTickets.removeValue(forKey: slot) != nil {
             supervisor?.cancel(slot: slot)
         }
+        dns.cancel(slot: slot, forget: forget)
         guard slot < targets.count, let target = targets[slot] else { return }
         abandon(target)
         if forget { drop(slot) }

@@ -118,7 +118,7 @@ final class CurlTarget {
             tlsVerify = true
             bodyLimit = 0
             origin = nil
-        case .exec, .heartbeat:
+        case .exec, .heartbeat, .dns:
             preconditionFailure("CurlTarget is for http, tcp and tls checks")
         }
     }

@@ -18,6 +18,9 @@ public enum ProbeFailureClass: String, CaseIterable, Sendable, Equatable {
     /// A send/expect check's reply was not the expected one (or the
     /// exchange broke off before it came).
     case expect
+    /// A dns check's answer: its response code or records were not the
+    /// expected ones, or it could not be read.
+    case dns
     case other
 
     /// The class of a probe's reason text. Checked in an order that keeps
@@ -28,6 +31,8 @@ public enum ProbeFailureClass: String, CaseIterable, Sendable, Equatable {
         if reason.hasPrefix("expected \"") || reason.hasPrefix("expected /")
             || ((reason.hasPrefix("send failed: ") || reason.hasPrefix("receive failed: "))
                 && reason.contains("; expected ")) { return .expect }
+        // Anchored too: the records quoted may say anything.
+        if isDNSAnswerReason(reason) { return .dns }
         if reason.contains("timeout after") || reason.hasPrefix("timeout") { return .timeout }
         if reason.contains("TLS") || reason.contains("certificate") { return .tls }
         if reason.contains("connect refused") || reason.contains("cannot connect")

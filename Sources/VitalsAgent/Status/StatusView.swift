@@ -155,13 +155,16 @@ public final class StatusView: Sendable {
         case .tcp(let tcp): tcp.host.contains(":") ? "[\(tcp.host)]:\(tcp.port)" : "\(tcp.host):\(tcp.port)"
         case .exec(let exec): exec.argv.first ?? ""
         case .heartbeat: "push"
+        case .dns(let dns): dns.target
         }
     }
 
-    /// What one probe of a tcp or tls check must see to succeed, for
+    /// What one probe of a tcp, tls or dns check must see to succeed, for
     /// `explain`: `connect to 127.0.0.1:6379, send "PING\r\n", expect a reply
-    /// starting with "+PONG", all within 500ms`. Nil for the other kinds.
+    /// starting with "+PONG", all within 500ms` (dns: `dnsCheckRule`). Nil
+    /// for the other kinds.
     static func checkRule(_ check: Check, timeout: Duration) -> String? {
+        if case .dns(let dns) = check { return dnsCheckRule(dns, timeout: timeout) }
         guard case .tcp(let tcp) = check else { return nil }
         let address = target(of: check)
         let within = DurationText.format(timeout)

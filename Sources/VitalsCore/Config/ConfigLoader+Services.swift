@@ -4,7 +4,7 @@ import Yams
 // MARK: - services
 
 extension ConfigReader {
-    static let checkKinds = ["http", "tcp", "tls", "exec", "heartbeat"]
+    static let checkKinds = ["http", "tcp", "tls", "dns", "exec", "heartbeat"]
     static let serviceKeys = checkKinds + ["depends_on", "address", "on"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
@@ -86,6 +86,7 @@ extension ConfigReader {
         case "http": readHTTP(entry).map(Check.http)
         case "tcp": readTCP(entry).map(Check.tcp)
         case "tls": readTLS(entry).map(Check.tcp)
+        case "dns": readDNS(entry).map(Check.dns)
         case "exec": readExec(entry).map { Check.exec(ExecCheck(argv: $0.argv, env: $0.env)) }
         case "heartbeat": readHeartbeat(entry).map(Check.heartbeat)
         default: nil

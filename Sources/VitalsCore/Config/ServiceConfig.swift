@@ -99,6 +99,7 @@ public enum Check: Sendable, Equatable {
     case tcp(TCPCheck)
     case exec(ExecCheck)
     case heartbeat(HeartbeatCheck)
+    case dns(DNSCheck)
 
     public var kind: String {
         switch self {
@@ -106,13 +107,15 @@ public enum Check: Sendable, Equatable {
         case .tcp(let tcp): tcp.tls == nil ? "tcp" : "tls"
         case .exec: "exec"
         case .heartbeat: "heartbeat"
+        case .dns: "dns"
         }
     }
 
     /// The address a service is reached at when its config names none: an
     /// http URL's host and port (80 for http, 443 for https when the URL has
-    /// no port), a tcp check's host and port. Exec and heartbeat checks name
-    /// no address: nil.
+    /// no port), a tcp check's host and port, a dns check's server. Exec and
+    /// heartbeat checks, and a dns check on the system's servers, name no
+    /// address: nil.
     public var derivedAddress: ListenAddress? {
         switch self {
         case .http(let http):
@@ -131,6 +134,8 @@ public enum Check: Sendable, Equatable {
             return ListenAddress(host: host, port: port16)
         case .tcp(let tcp):
             return ListenAddress(host: tcp.host, port: tcp.port)
+        case .dns(let dns):
+            return dns.server.map { ListenAddress(host: $0.host, port: $0.port) }
         case .exec, .heartbeat:
             return nil
         }
