@@ -122,6 +122,8 @@ struct StatusPageCannedAPITests {
             let tokenShown = try page.value(##"document.getElementById("dlg-token").className !== "hidden""##) as? Bool
             #expect(tokenShown == asked, "\(control.path): the token is asked for the first time only")
             if asked { try page.run(##"document.getElementById("dlg-tok").value = "s3cret""##) }
+            // The previous command's answer re-enables OK when it has been handled.
+            try page.waitFor("OK enabled for \(control.path)", ##"document.getElementById("dlg-ok").disabled === false"##)
             try page.run(##"document.getElementById("dlg-ok").click()"##)
             try page.waitFor("the dialog to close after \(control.path)", ##"document.getElementById("dlg").open === false"##)
             let post = page.api.requests.last { $0.method == "POST" }
