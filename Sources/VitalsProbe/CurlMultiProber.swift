@@ -56,6 +56,8 @@ public final class CurlMultiProber: Prober {
     /// the handle's lifetime, so a waker kept after the prober is gone stays valid.
     private final class Inbox: ProberWaker {
         let completions = Mutex<[(ticket: UInt64, completion: ProbeCompletion)]>([])
+        /// icmp checks' host names, resolved off the loop, by ping ticket.
+        let resolved = Mutex<[(ticket: UInt64, address: Result<ICMPAddress, ICMPFailure>)]>([])
         // Only curl_multi_wakeup, which libcurl documents as callable from any thread, is used from other threads.
         nonisolated(unsafe) let multi: UnsafeMutableRawPointer
         init(multi: UnsafeMutableRawPointer) { self.multi = multi }
@@ -87,6 +89,10 @@ public final class CurlMultiProber: Prober {
     private var conversations: [TCPConversation] = []
     /// `curl_multi_poll`'s extra descriptors: one per conversation, same order.
     private var waitFDs: [curl_waitfd] = []
+    /// icmp probes in flight (resolving or pinging), in no particular order.
+    private var pings: [ICMPPing] = []
+    private let icmpSockets = ICMPSockets()
+    private var nextPingIdentifier = UInt16(truncatingIfNeeded: getpid())
     private var supervisor: ExecSupervisor?
     private var execTickets: [Int: UInt64] = [:]
     private var nextTicket: UInt64 = 0
@@ -111,6 +117,7 @@ public final class CurlMultiProber: Prober {
             target.conversation = nil
         }
         for conversation in conversations { conversation.close() }
+        for ping in pings { ping.close() }
         targets.removeAll()
         idle.removeAll() // cleans up the easy handles before the inbox cleans up the multi handle
         free(userAgent)
@@ -120,7 +127,7 @@ public final class CurlMultiProber: Prober {
 
     public func start(_ service: ServiceConfig, slot: Int) {
         switch service.check {
-        case .http, .tcp:
+        case .http, .tcp, .grpc:
             let target = target(for: service, slot: slot)
             abandon(target) // at most one probe per slot
             guard let transfer = acquire() else {
@@ -144,6 +151,8 @@ public final class CurlMultiProber: Prober {
             execTickets[slot] = nextTicket
             execSupervisor().start(.init(slot: slot, ticket: nextTicket, argv: exec.argv, env: exec.env,
                                          timeout: service.timing.timeout))
+        case .icmp(let icmp):
+            startPing(icmp, service: service, slot: slot)
         case .heartbeat:
             pending.append(failure(slot, "heartbeat services are not probed"))
         }
@@ -155,20 +164,31 @@ public final class CurlMultiProber: Prober {
         curl_multi_perform(multi, &running)
         collect(into: &finished)
         if !conversations.isEmpty { advanceConversations(polled: false, into: &finished) }
+        if !pings.isEmpty { advancePings(readable: [], into: &finished) }
         guard finished.count == before else { return }
 
         var wait = timeout
-        if !conversations.isEmpty {
+        waitFDs.removeAll(keepingCapacity: true)
+        if !conversations.isEmpty || !pings.isEmpty {
             let now = MonotonicInstant.now()
-            waitFDs.removeAll(keepingCapacity: true)
             for conversation in conversations {
                 let events = conversation.wantsWrite ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN
                 waitFDs.append(curl_waitfd(fd: conversation.fd, events: Int16(events), revents: 0))
                 wait = min(wait, max(.zero, conversation.deadline - now))
             }
+            // Pings after the conversations, whose indices advanceConversations relies on.
+            for ping in pings {
+                if ping.fd >= 0 { waitFDs.append(curl_waitfd(fd: ping.fd, events: Int16(CURL_WAIT_POLLIN), revents: 0)) }
+                wait = min(wait, max(.zero, ping.nextWake - now))
+            }
         }
         curl_multi_poll(multi, &waitFDs, UInt32(waitFDs.count), wait.millisecondsRoundedUp, nil)
+        var readablePings: Set<Int32> = []
+        if !pings.isEmpty {
+            for polled in waitFDs.dropFirst(conversations.count) where polled.revents != 0 { readablePings.insert(polled.fd) }
+        }
         if !conversations.isEmpty { advanceConversations(polled: true, into: &finished) }
+        if !pings.isEmpty { advancePings(readable: readablePings, into: &finished) }
         waitFDs.removeAll(keepingCapacity: true)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
@@ -178,6 +198,7 @@ public final class CurlMultiProber: Prober {
 
     public func cancel(slot: Int, forget: Bool) {
         pending.removeAll { $0.slot == slot }
+        abandonPing(slot: slot)
         if execTickets.removeValue(forKey: slot) != nil {
             supervisor?.cancel(slot: slot)
         }
@@ -297,6 +318,86 @@ public final class CurlMultiProber: Prober {
         }
     }
 
+    // MARK: ICMP
+
+    private func startPing(_ check: ICMPCheck, service: ServiceConfig, slot: Int) {
+        abandonPing(slot: slot) // at most one probe per slot
+        nextTicket += 1
+        nextPingIdentifier &+= 1
+        let ping = ICMPPing(slot: slot, ticket: nextTicket, check: check, timeout: service.timing.timeout,
+                            identifier: nextPingIdentifier, firstSequence: UInt16.random(in: 0...UInt16.max),
+                            startedAt: .now())
+        pings.append(ping)
+        if let address = ICMPAddress.literal(check.host) {
+            begin(ping, at: address)
+            return
+        }
+        // getaddrinfo blocks: resolve a name off the loop, then wake it.
+        let inbox = self.inbox
+        let ticket = ping.ticket
+        let host = check.host
+        DispatchQueue.global().async {
+            let address = ICMPAddress.resolve(host)
+            inbox.resolved.withLock { $0.append((ticket, address)) }
+            inbox.wake()
+        }
+    }
+
+    private func begin(_ ping: ICMPPing, at address: ICMPAddress) {
+        switch icmpSockets.open(address.family) {
+        case .success(let socket):
+            ping.begin(address: address, socket: socket)
+        case .failure(let failure):
+            pings.removeAll { $0 === ping }
+            pending.append(self.failure(ping.slot, failure.reason))
+        }
+    }
+
+    private func abandonPing(slot: Int) {
+        guard pings.contains(where: { $0.slot == slot }) else { return }
+        for ping in pings where ping.slot == slot { ping.close() }
+        pings.removeAll { $0.slot == slot }
+    }
+
+    /// Sends what is due, reads what the poll found readable, and ends the
+    /// pings that are answered or past their deadline.
+    private func advancePings(readable: Set<Int32>, into finished: inout [ProbeCompletion]) {
+        let resolutions = inbox.resolved.withLock { resolved in
+            defer { resolved.removeAll(keepingCapacity: true) }
+            return resolved
+        }
+        for (ticket, address) in resolutions {
+            guard let ping = pings.first(where: { $0.ticket == ticket }) else { continue }
+            switch address {
+            case .success(let address): begin(ping, at: address)
+            case .failure(let failure):
+                pings.removeAll { $0 === ping }
+                finished.append(self.failure(ping.slot, failure.reason))
+            }
+        }
+        let now = MonotonicInstant.now()
+        var index = 0
+        while index < pings.count {
+            let ping = pings[index]
+            var outcome = ping.advance(now: now, readable: ping.fd >= 0 && readable.contains(ping.fd))
+            if case .none = outcome, now >= ping.deadline {
+                outcome = ping.isResolving
+                    ? (.failed("timeout after \(DurationText.format(ping.timeout)): host name not resolved"), nil)
+                    : ping.expired()
+            }
+            guard let outcome else {
+                index += 1
+                continue
+            }
+            pings.remove(at: index)
+            ping.close()
+            finished.append(ProbeCompletion(slot: ping.slot,
+                                            result: ProbeResult(time: clock.now(), latency: outcome.latency,
+                                                                outcome: outcome.verdict.outcome,
+                                                                reason: outcome.verdict.reason)))
+        }
+    }
+
     private func acquire() -> CurlTransfer? {
         if let transfer = idle.popLast() { return transfer }
         guard let transfer = CurlTransfer() else { return nil }
@@ -405,6 +506,15 @@ public final class CurlMultiProber: Prober {
             let verdict = conditions.evaluate(status: status, body: transfer.bodyBytes, latency: latency,
                                               certificateExpiry: target.certificateExpiry, now: now)
             return ProbeResult(time: now, latency: latency, outcome: verdict.outcome, reason: verdict.reason)
+        case .grpc(let service):
+            var status = 0
+            vitals_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
+            var totalMicros: curl_off_t = 0
+            vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_TOTAL_TIME_T, &totalMicros)
+            let verdict = GRPCHealth.verdict(httpStatus: status, trailers: transfer.grpcTrailers,
+                                             body: transfer.bodyBytes, service: service)
+            return ProbeResult(time: now, latency: .microseconds(totalMicros), outcome: verdict.outcome,
+                               reason: verdict.reason)
         }
     }
 

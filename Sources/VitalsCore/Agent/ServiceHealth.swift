@@ -12,7 +12,7 @@ public enum ServiceHealth: Sendable {
         case .heartbeat(let check):
             self = .heartbeat(HeartbeatTracker(service: service.name, check: check, startedAt: startedAt,
                                                lastBeat: lastBeat, restoring: restored, runningSince: runningSince))
-        case .http, .tcp, .exec:
+        case .http, .tcp, .exec, .grpc, .icmp:
             self = .probed(HealthTracker(service: service.name, timing: service.timing, startedAt: startedAt))
         }
     }
@@ -120,6 +120,8 @@ extension Check {
         case .tcp(let tcp): "tcp \(tcp.host) \(tcp.port)"
         case .exec(let exec): "exec " + exec.argv.joined(separator: "\u{0}")
         case .heartbeat: "heartbeat"
+        case .grpc(let grpc): "grpc \(grpc.host) \(grpc.port) \(grpc.service)"
+        case .icmp(let icmp): "icmp \(icmp.host)"
         }
     }
 }

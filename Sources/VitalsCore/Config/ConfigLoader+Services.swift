@@ -4,7 +4,7 @@ import Yams
 // MARK: - services
 
 extension ConfigReader {
-    static let checkKinds = ["http", "tcp", "tls", "exec", "heartbeat"]
+    static let checkKinds = ["http", "tcp", "tls", "exec", "heartbeat", "grpc", "icmp"]
     static let serviceKeys = checkKinds + ["depends_on", "address", "on"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
@@ -88,6 +88,8 @@ extension ConfigReader {
         case "tls": readTLS(entry).map(Check.tcp)
         case "exec": readExec(entry).map { Check.exec(ExecCheck(argv: $0.argv, env: $0.env)) }
         case "heartbeat": readHeartbeat(entry).map(Check.heartbeat)
+        case "grpc": readGRPC(entry).map(Check.grpc)
+        case "icmp": readICMP(entry).map(Check.icmp)
         default: nil
         }
     }
@@ -330,7 +332,7 @@ extension ConfigReader {
     }
 
     /// A DNS name (`ldap.example.com`) or an IP address, as certificates name them.
-    private func readServerName(_ entry: ConfigEntry) -> String? {
+    func readServerName(_ entry: ConfigEntry) -> String? {
         if case .scalar(let scalar) = entry.value, !scalar.string.isEmpty,
            scalar.string.unicodeScalars.allSatisfy({
                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
@@ -342,7 +344,7 @@ extension ConfigReader {
         return nil
     }
 
-    private func readPort(_ entry: ConfigEntry) -> UInt16? {
+    func readPort(_ entry: ConfigEntry) -> UInt16? {
         if case .scalar(let scalar) = entry.value, let port = Int(scalar.string), (1...65535).contains(port) {
             return UInt16(port)
         }

@@ -99,6 +99,8 @@ public enum Check: Sendable, Equatable {
     case tcp(TCPCheck)
     case exec(ExecCheck)
     case heartbeat(HeartbeatCheck)
+    case grpc(GRPCCheck)
+    case icmp(ICMPCheck)
 
     public var kind: String {
         switch self {
@@ -106,13 +108,16 @@ public enum Check: Sendable, Equatable {
         case .tcp(let tcp): tcp.tls == nil ? "tcp" : "tls"
         case .exec: "exec"
         case .heartbeat: "heartbeat"
+        case .grpc: "grpc"
+        case .icmp: "icmp"
         }
     }
 
     /// The address a service is reached at when its config names none: an
     /// http URL's host and port (80 for http, 443 for https when the URL has
     /// no port), a tcp check's host and port. Exec and heartbeat checks name
-    /// no address: nil.
+    /// no address: nil. A grpc check's target is its address; an icmp
+    /// check names a host but no port: nil.
     public var derivedAddress: ListenAddress? {
         switch self {
         case .http(let http):
@@ -131,7 +136,9 @@ public enum Check: Sendable, Equatable {
             return ListenAddress(host: host, port: port16)
         case .tcp(let tcp):
             return ListenAddress(host: tcp.host, port: tcp.port)
-        case .exec, .heartbeat:
+        case .grpc(let grpc):
+            return ListenAddress(host: grpc.host, port: grpc.port)
+        case .exec, .heartbeat, .icmp:
             return nil
         }
     }
