@@ -133,13 +133,11 @@ final class CurlTarget {
                 }
                 caFile = tls.caFile.map { strdup($0) }
                 tlsVerify = tls.verify
-                origin = "https://\(host.lowercased()):\(grpc.port)"
             } else {
                 url = strdup("http://\(host):\(grpc.port)\(GRPCHealth.path)")
                 connectTo = nil
                 caFile = nil
                 tlsVerify = true
-                origin = "http://\(host.lowercased()):\(grpc.port)"
             }
             var list = curl_slist_append(nil, "content-type: application/grpc")
             list = curl_slist_append(list, "te: trailers")
@@ -150,6 +148,7 @@ final class CurlTarget {
             noBody = false
             followRedirects = false
             certificateInfo = false
+            origin = nil // never reused: see CurlTransfer.prepare
             // A HealthCheckResponse is 7 bytes framed; room for unknown fields.
             bodyLimit = 4096
             let body = GRPCHealth.requestBody(service: grpc.service)
@@ -251,6 +250,13 @@ final class CurlTransfer {
             set(CURLOPT_PROTOCOLS_STR, "http,https")
             set(CURLOPT_PROXY, "")
             set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE))
+            // A fresh connection per probe: libcurl 7.88.1 (Debian 12) fails a
+            // second POST on a reused HTTP/2 connection with CURLE_HTTP2
+            // ("Error in the HTTP2 framing layer"), the curl command line
+            // too (`curl --http2-prior-knowledge ... --next ...`). A new
+            // connection also checks what a new client would meet.
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
             set(CURLOPT_USERAGENT, userAgent)
             set(CURLOPT_POST, 1)
             set(CURLOPT_POSTFIELDSIZE, target.postFieldsCount)
