@@ -5,11 +5,13 @@ import Synchronization
 import VitalsCore
 import VitalsSystem
 
-/// The production `Prober`: HTTP, HTTPS, TCP and TLS checks are easy handles
-/// on one curl multi handle, driven by whichever thread calls `poll` (the
-/// scheduler's); the send/expect part of a TCP check runs on the connection's
-/// socket in the same poll (`TCPConversation`); exec checks run on an
-/// `ExecSupervisor` thread and come back through an inbox and `curl_multi_wakeup`.
+/// The production `Prober`: HTTP, HTTPS, TCP, TLS and gRPC checks are easy
+/// handles on one curl multi handle, driven by whichever thread calls `poll`
+/// (the scheduler's); the send/expect part of a TCP check runs on the
+/// connection's socket in the same poll (`TCPConversation`), and so do ICMP
+/// checks' sockets (`ICMPPing`); exec checks run on an `ExecSupervisor`
+/// thread and come back, like ICMP checks' resolved host names, through an
+/// inbox and `curl_multi_wakeup`.
 ///
 /// Many transfers are in flight at once and a slow endpoint delays nobody.
 /// Easy handles are pooled, not kept per service: a probe takes a handle,
