@@ -72,3 +72,27 @@ struct GRPCAndICMPConfigTests {
         ])
     }
 }
+
+/// The example file documents `grpc:` and `icmp:` commented out; uncommented, they load as documented.
+@Suite struct ExampleGRPCAndICMPTests {
+    private func uncommented(_ name: String) throws -> ServiceConfig? {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("etc/vitals.yaml")
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex { $0 == "  # \(name):" })
+        let block = lines[start...].prefix { $0.hasPrefix("  # ") }.map { "  " + $0.dropFirst(4) }
+        return try ConfigLoader.load(yaml: "services:\n" + block.joined(separator: "\n")).service(named: name)
+    }
+
+    @Test func grpc() throws {
+        #expect(try uncommented("orders")?.check
+                == .grpc(GRPCCheck(host: "127.0.0.1", port: 50051, service: "shop.Orders")))
+    }
+
+    @Test func icmp() throws {
+        let gateway = try #require(try uncommented("gateway"))
+        #expect(gateway.check == .icmp(ICMPCheck(host: "10.0.0.1", count: 3, maxLoss: 0.34, maxRTT: .milliseconds(50))))
+        #expect(gateway.timing.interval == .milliseconds(10))
+        #expect(gateway.timing.fall == 2)
+    }
+}
