@@ -9,7 +9,7 @@ import Testing
         let path = dir.appendingPathComponent("fast.yaml").path
         try """
         services:
-          gw: { icmp: { host: 127.0.0.1 }, interval: 10ms, fall: 2 }
+          gw: { icmp: { host: 127.0.0.1 }, interval: 10ms, jitter: 0ms, fall: 2 }
           rpc: { grpc: { target: "127.0.0.1:50051" }, interval: 1s }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try VitalsBinary.run(["validate", "-c", path])

@@ -62,13 +62,17 @@ struct GRPCAndICMPConfigTests {
               fast: { tcp: { host: 127.0.0.1, port: 8081 }, interval: 10ms }
               confirm: { tcp: { host: 127.0.0.1, port: 8082 }, interval: 1s, fast_interval: 30ms }
               calm: { tcp: { host: 127.0.0.1, port: 8083 }, interval: 100ms }
+              still: { tcp: { host: 127.0.0.1, port: 8084 }, interval: 50ms, jitter: 5ms }
               beat: { heartbeat: { every: 1h } }
             """)
+        let cost = " (each probe is a connection or request to the target, and CPU in the agent)"
         #expect(ConfigAdvice.warnings(config) == [
-            "services.fast: interval 10ms: 100 probes/s for this service "
-                + "(each probe is a connection or request to the target, and CPU in the agent)",
-            "services.confirm: fast_interval 30ms: 33.3 probes/s for this service while a change is confirmed "
-                + "(each probe is a connection or request to the target, and CPU in the agent)",
+            "services.fast: interval 10ms: 100 probes/s for this service; jitter 100ms is more than half of 10ms, "
+                + "so probes start late by up to that much; set jitter: 0 or below half the interval" + cost,
+            "services.confirm: fast_interval 30ms: 33.3 probes/s for this service while a change is confirmed; "
+                + "jitter 100ms is more than half of 30ms, so probes start late by up to that much; "
+                + "set jitter: 0 or below half the interval" + cost,
+            "services.still: interval 50ms: 20 probes/s for this service" + cost,
         ])
     }
 }

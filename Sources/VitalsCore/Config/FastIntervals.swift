@@ -13,8 +13,8 @@ extension ProbeTiming {
 /// What `vitals validate` warns about without refusing the file.
 public enum ConfigAdvice {
     /// One line per service probed more often than every 100ms, naming
-    /// the key and the cost: `services.db: interval 10ms: 100 probes/s for
-    /// this service (fast_interval 10ms while a change is confirmed)`.
+    /// the key and the cost (`services.db: interval 10ms: 100 probes/s for
+    /// this service …`), and whether its jitter is too large for it.
     public static func warnings(_ config: VitalsConfig) -> [String] {
         config.services.compactMap { service in
             guard service.isProbed else { return nil }
@@ -27,6 +27,14 @@ public enum ConfigAdvice {
             if let fast = timing.fastInterval, fast < ProbeTiming.costlyInterval, fast != timing.interval {
                 parts.append("fast_interval \(DurationText.format(fast)): "
                     + "\(probesPerSecond(fast)) probes/s for this service while a change is confirmed")
+            }
+            // Jitter is added to each start on the interval's grid: more than
+            // half an interval of it and probes come late, or skip a beat.
+            let shortest = min(timing.interval, timing.fastInterval ?? timing.interval)
+            if shortest < ProbeTiming.costlyInterval, timing.jitter * 2 > shortest {
+                parts.append("jitter \(DurationText.format(timing.jitter)) is more than half of "
+                    + "\(DurationText.format(shortest)), so probes start late by up to that much; "
+                    + "set jitter: 0 or below half the interval")
             }
             guard !parts.isEmpty else { return nil }
             return "services.\(service.name): " + parts.joined(separator: "; ")
