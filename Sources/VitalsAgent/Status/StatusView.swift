@@ -189,9 +189,16 @@ public final class StatusView: Sendable {
     static func serviceStatus(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ServiceStatus {
         var heartbeat: ServiceStatus.HeartbeatStatus?
         if case .heartbeat(let tracker) = health {
+            // One switch on a copy of `runs`: reading `check.every` here crashes
+            // Swift 6.3's optimizer in release builds (see HeartbeatTracker.late).
+            let runs = tracker.check.runs
             var schedule: (String, String)?
-            if case .schedule(let cron, let zone) = tracker.check.runs { schedule = (cron.text, zone.identifier) }
-            heartbeat = .init(every: tracker.check.every.map(DurationText.format),
+            var every: String?
+            switch runs {
+            case .every(let period): every = DurationText.format(period)
+            case .schedule(let cron, let zone): schedule = (cron.text, zone.identifier)
+            }
+            heartbeat = .init(every: every,
                               schedule: schedule?.0, tz: schedule?.1,
                               grace: DurationText.format(tracker.check.grace),
                               maxRuntime: tracker.check.maxRuntime.map(DurationText.format),
