@@ -13,6 +13,10 @@
 #           kill -9 of the leader (5 trials), planned handover after SIGTERM,
 #           and each agent's etcd requests/s, CPU and RSS at 1,000 services
 #           beside a single agent's.
+#   Part 4  fast intervals (bench/fast_checks.py): interval 10ms, fall 2 against
+#           a healthy backend for BENCH_FAST_SECONDS (false downs, beside HAProxy
+#           `inter 10ms fall 2` in the same run), then the time each takes to see
+#           a refused port and a hung backend, and CPU per check for both.
 #
 # Loopback only, bounded in time; every process started here is stopped on exit.
 #
@@ -25,7 +29,9 @@
 #   BENCH_PORTS=50          fleet ports, from BENCH_BASE_PORT=20000
 #   BENCH_WRK_SECONDS=5     wrk duration per URL in part 2
 #   BENCH_ROUNDS=3          alternating rounds per server in part 2 (medians reported)
-#   BENCH_PARTS="1 2 3"     which parts to run
+#   BENCH_FAST_SECONDS=60   healthy seconds watched in part 4
+#   BENCH_FAST_TRIALS=3     detection trials per fault in part 4
+#   BENCH_PARTS="1 2 3 4"   which parts to run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,7 +45,7 @@ PORTS=${BENCH_PORTS:-50}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-PARTS=${BENCH_PARTS:-"1 2 3"}
+PARTS=${BENCH_PARTS:-"1 2 3 4"}
 FLEET_WORKERS=1
 
 for tool in nginx wrk curl; do
@@ -409,4 +415,8 @@ fi
 if [[ " $PARTS " == *" 3 "* ]]; then
   echo "== Part 3: cluster on etcd"
   python3 bench/cluster.py --vitals "$VITALS"
+fi
+if [[ " $PARTS " == *" 4 "* ]]; then
+  echo "== Part 4: fast intervals (10ms, fall 2), Vitals and HAProxy"
+  python3 bench/fast_checks.py --bench "$BENCH" --seconds "${BENCH_FAST_SECONDS:-60}" --trials "${BENCH_FAST_TRIALS:-3}"
 fi

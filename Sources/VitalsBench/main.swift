@@ -6,6 +6,7 @@
 //                      [--host H] [--timeout-ms MS] [--json] [--max-connections C] [--watch-pid PID ...]
 //   vitals-bench idle  --url http://127.0.0.1:PORT [--connections C] [--samples S] [--spacing-ms MS]
 //   vitals-bench nginx-geo FILE [PREFIX]  (prints FILE as nginx geo variables $PREFIX0...)
+//   vitals-bench fast  --target URL|HOST:PORT [--interval-ms 10] [--timeout-ms 100] [--rise 2] [--fall 2] [--seconds 60]
 //
 // Arguments are parsed by hand: swift-argument-parser is not a dependency of
 // this target.
@@ -20,6 +21,7 @@ usage:
                      [--host H] [--timeout-ms MS] [--json] [--max-connections C] [--watch-pid PID]...
   vitals-bench idle --url http://HOST:PORT [--connections C] [--samples S] [--spacing-ms MS]
   vitals-bench nginx-geo FILE [PREFIX]
+  vitals-bench fast --target URL|HOST:PORT [--interval-ms MS] [--timeout-ms MS] [--rise N] [--fall N] [--seconds T]
 """
 
 var arguments = Arguments(Array(CommandLine.arguments.dropFirst()))
@@ -66,6 +68,24 @@ do {
         for line in try NginxGeo.lines(fileAt: path, prefix: arguments.next() ?? "vb") {
             line.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
         }
+    case "fast":
+        var options = FastBench.Options()
+        while let flag = arguments.next() {
+            switch flag {
+            case "--target": options.target = try arguments.value(flag)
+            case "--interval-ms": options.intervalMilliseconds = try arguments.int(flag)
+            case "--timeout-ms": options.timeoutMilliseconds = try arguments.int(flag)
+            case "--rise": options.rise = try arguments.int(flag)
+            case "--fall": options.fall = try arguments.int(flag)
+            case "--seconds": options.seconds = try arguments.double(flag)
+            default: throw UsageError("unknown option \(flag) for fast")
+            }
+        }
+        guard options.intervalMilliseconds > 0, options.timeoutMilliseconds > 0, options.seconds > 0,
+              options.rise > 0, options.fall > 0 else {
+            throw UsageError("--interval-ms, --timeout-ms, --seconds, --rise and --fall must be positive")
+        }
+        try FastBench(options).run()
     case "-h", "--help", "help":
         print(usage)
     case let other:

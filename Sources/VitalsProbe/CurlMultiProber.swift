@@ -5,12 +5,14 @@ import Synchronization
 import VitalsCore
 import VitalsSystem
 
-/// The production `Prober`: HTTP, HTTPS, TCP and TLS checks are easy handles
-/// on one curl multi handle, driven by whichever thread calls `poll` (the
-/// scheduler's); the send/expect part of a TCP check runs on the connection's
-/// socket in the same poll (`TCPConversation`); dns checks are c-ares
-/// queries whose sockets wait in the same poll too (`DNSQueries`); exec checks run on an
-/// `ExecSupervisor` thread and come back through an inbox and `curl_multi_wakeup`.
+/// The production `Prober`: HTTP, HTTPS, TCP, TLS and gRPC checks are easy
+/// handles on one curl multi handle, driven by whichever thread calls `poll`
+/// (the scheduler's); the send/expect part of a TCP check runs on the
+/// connection's socket in the same poll (`TCPConversation`), and so do ICMP
+/// checks' sockets (`ICMPPing`) and dns checks' c-ares sockets
+/// (`DNSQueries`); exec checks run on an `ExecSupervisor` thread and come
+/// back, like ICMP checks' resolved host names, through an inbox and
+/// `curl_multi_wakeup`.
 ///
 /// Many transfers are in flight at once and a slow endpoint delays nobody.
 /// Easy handles are pooled, not kept per service: a probe takes a handle,
@@ -57,6 +59,8 @@ public final class CurlMultiProber: Prober {
     /// the handle's lifetime, so a waker kept after the prober is gone stays valid.
     private final class Inbox: ProberWaker {
         let completions = Mutex<[(ticket: UInt64, completion: ProbeCompletion)]>([])
+        /// icmp checks' host names, resolved off the loop, by ping ticket.
+        let resolved = Mutex<[(ticket: UInt64, address: Result<ICMPAddress, ICMPFailure>)]>([])
         // Only curl_multi_wakeup, which libcurl documents as callable from any thread, is used from other threads.
         nonisolated(unsafe) let multi: UnsafeMutableRawPointer
         init(multi: UnsafeMutableRawPointer) { self.multi = multi }
@@ -91,6 +95,10 @@ public final class CurlMultiProber: Prober {
     private var waitFDs: [curl_waitfd] = []
     /// The dns checks: c-ares channels, polled with curl's sockets.
     private let dns: DNSQueries
+    /// icmp probes in flight (resolving or pinging), in no particular order.
+    private var pings: [ICMPPing] = []
+    private let icmpSockets = ICMPSockets()
+    private var nextPingIdentifier = UInt16(truncatingIfNeeded: getpid())
     private var supervisor: ExecSupervisor?
     private var execTickets: [Int: UInt64] = [:]
     private var nextTicket: UInt64 = 0
@@ -116,6 +124,7 @@ public final class CurlMultiProber: Prober {
             target.conversation = nil
         }
         for conversation in conversations { conversation.close() }
+        for ping in pings { ping.close() }
         targets.removeAll()
         idle.removeAll() // cleans up the easy handles before the inbox cleans up the multi handle
         free(userAgent)
@@ -125,7 +134,7 @@ public final class CurlMultiProber: Prober {
 
     public func start(_ service: ServiceConfig, slot: Int) {
         switch service.check {
-        case .http, .tcp:
+        case .http, .tcp, .grpc:
             let target = target(for: service, slot: slot)
             abandon(target) // at most one probe per slot
             guard let transfer = acquire() else {
@@ -151,6 +160,8 @@ public final class CurlMultiProber: Prober {
                                          timeout: service.timing.timeout))
         case .dns(let check):
             dns.start(service, check: check, slot: slot, failed: &pending)
+        case .icmp(let icmp):
+            startPing(icmp, service: service, slot: slot)
         case .heartbeat:
             pending.append(failure(slot, "heartbeat services are not probed"))
         }
@@ -163,25 +174,36 @@ public final class CurlMultiProber: Prober {
         collect(into: &finished)
         if !conversations.isEmpty { advanceConversations(polled: false, into: &finished) }
         if !dns.isIdle { dns.advance(polled: nil, into: &finished) }
+        if !pings.isEmpty { advancePings(readable: [], into: &finished) }
         guard finished.count == before else { return }
 
         var wait = timeout
-        if !conversations.isEmpty {
+        waitFDs.removeAll(keepingCapacity: true)
+        if !conversations.isEmpty || !pings.isEmpty {
             let now = MonotonicInstant.now()
-            waitFDs.removeAll(keepingCapacity: true)
             for conversation in conversations {
                 let events = conversation.wantsWrite ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN
                 waitFDs.append(curl_waitfd(fd: conversation.fd, events: Int16(events), revents: 0))
                 wait = min(wait, max(.zero, conversation.deadline - now))
+            }
+            // Pings after the conversations, whose indices advanceConversations relies on.
+            for ping in pings {
+                if ping.fd >= 0 { waitFDs.append(curl_waitfd(fd: ping.fd, events: Int16(CURL_WAIT_POLLIN), revents: 0)) }
+                wait = min(wait, max(.zero, ping.nextWake - now))
             }
         }
         // The dns sockets go after the conversations' (whose order advanceConversations relies on).
         let dnsPolled = !dns.isIdle
         if dnsPolled { dns.addWaitFDs(&waitFDs, wait: &wait) }
         curl_multi_poll(multi, &waitFDs, UInt32(waitFDs.count), wait.millisecondsRoundedUp, nil)
+        var readablePings: Set<Int32> = []
+        if !pings.isEmpty {
+            for polled in waitFDs.dropFirst(conversations.count) where polled.revents != 0 { readablePings.insert(polled.fd) }
+        }
         // Before the conversations, which remove their finished entries from waitFDs.
         if dnsPolled { dns.advance(polled: waitFDs, into: &finished) }
         if !conversations.isEmpty { advanceConversations(polled: true, into: &finished) }
+        if !pings.isEmpty { advancePings(readable: readablePings, into: &finished) }
         waitFDs.removeAll(keepingCapacity: true)
         curl_multi_perform(multi, &running)
         collect(into: &finished)
@@ -191,6 +213,7 @@ public final class CurlMultiProber: Prober {
 
     public func cancel(slot: Int, forget: Bool) {
         pending.removeAll { $0.slot == slot }
+        abandonPing(slot: slot)
         if execTickets.removeValue(forKey: slot) != nil {
             supervisor?.cancel(slot: slot)
         }
@@ -311,6 +334,86 @@ public final class CurlMultiProber: Prober {
         }
     }
 
+    // MARK: ICMP
+
+    private func startPing(_ check: ICMPCheck, service: ServiceConfig, slot: Int) {
+        abandonPing(slot: slot) // at most one probe per slot
+        nextTicket += 1
+        nextPingIdentifier &+= 1
+        let ping = ICMPPing(slot: slot, ticket: nextTicket, check: check, timeout: service.timing.timeout,
+                            identifier: nextPingIdentifier, firstSequence: UInt16.random(in: 0...UInt16.max),
+                            startedAt: .now())
+        pings.append(ping)
+        if let address = ICMPAddress.literal(check.host) {
+            begin(ping, at: address)
+            return
+        }
+        // getaddrinfo blocks: resolve a name off the loop, then wake it.
+        let inbox = self.inbox
+        let ticket = ping.ticket
+        let host = check.host
+        DispatchQueue.global().async {
+            let address = ICMPAddress.resolve(host)
+            inbox.resolved.withLock { $0.append((ticket, address)) }
+            inbox.wake()
+        }
+    }
+
+    private func begin(_ ping: ICMPPing, at address: ICMPAddress) {
+        switch icmpSockets.open(address.family) {
+        case .success(let socket):
+            ping.begin(address: address, socket: socket)
+        case .failure(let failure):
+            pings.removeAll { $0 === ping }
+            pending.append(self.failure(ping.slot, failure.reason))
+        }
+    }
+
+    private func abandonPing(slot: Int) {
+        guard pings.contains(where: { $0.slot == slot }) else { return }
+        for ping in pings where ping.slot == slot { ping.close() }
+        pings.removeAll { $0.slot == slot }
+    }
+
+    /// Sends what is due, reads what the poll found readable, and ends the
+    /// pings that are answered or past their deadline.
+    private func advancePings(readable: Set<Int32>, into finished: inout [ProbeCompletion]) {
+        let resolutions = inbox.resolved.withLock { resolved in
+            defer { resolved.removeAll(keepingCapacity: true) }
+            return resolved
+        }
+        for (ticket, address) in resolutions {
+            guard let ping = pings.first(where: { $0.ticket == ticket }) else { continue }
+            switch address {
+            case .success(let address): begin(ping, at: address)
+            case .failure(let failure):
+                pings.removeAll { $0 === ping }
+                finished.append(self.failure(ping.slot, failure.reason))
+            }
+        }
+        let now = MonotonicInstant.now()
+        var index = 0
+        while index < pings.count {
+            let ping = pings[index]
+            var outcome = ping.advance(now: now, readable: ping.fd >= 0 && readable.contains(ping.fd))
+            if case .none = outcome, now >= ping.deadline {
+                outcome = ping.isResolving
+                    ? (.failed("timeout after \(DurationText.format(ping.timeout)): host name not resolved"), nil)
+                    : ping.expired()
+            }
+            guard let outcome else {
+                index += 1
+                continue
+            }
+            pings.remove(at: index)
+            ping.close()
+            finished.append(ProbeCompletion(slot: ping.slot,
+                                            result: ProbeResult(time: clock.now(), latency: outcome.latency,
+                                                                outcome: outcome.verdict.outcome,
+                                                                reason: outcome.verdict.reason)))
+        }
+    }
+
     private func acquire() -> CurlTransfer? {
         if let transfer = idle.popLast() { return transfer }
         guard let transfer = CurlTransfer() else { return nil }
@@ -419,6 +522,15 @@ public final class CurlMultiProber: Prober {
             let verdict = conditions.evaluate(status: status, body: transfer.bodyBytes, latency: latency,
                                               certificateExpiry: target.certificateExpiry, now: now)
             return ProbeResult(time: now, latency: latency, outcome: verdict.outcome, reason: verdict.reason)
+        case .grpc(let service):
+            var status = 0
+            vitals_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
+            var totalMicros: curl_off_t = 0
+            vitals_easy_getinfo_off_t(transfer.easy, CURLINFO_TOTAL_TIME_T, &totalMicros)
+            let verdict = GRPCHealth.verdict(httpStatus: status, trailers: transfer.grpcTrailers,
+                                             body: transfer.bodyBytes, service: service)
+            return ProbeResult(time: now, latency: .microseconds(totalMicros), outcome: verdict.outcome,
+                               reason: verdict.reason)
         }
     }
 

@@ -17,6 +17,8 @@ final class CurlTarget {
         case exchange(send: [UInt8], judge: ReplyJudge)
         /// Connect and handshake, then judge the certificate.
         case tls(TLSConditions)
+        /// POST a gRPC health check over HTTP/2, then judge the answer (`GRPCHealth`).
+        case grpc(service: String)
     }
 
     let slot: Int
@@ -51,6 +53,9 @@ final class CurlTarget {
     /// long enough to outlive this service's interval, short enough that a
     /// burst's extra connections age out.
     let maxConnectionAgeSeconds: Int
+    /// `grpc:` — the framed request, sent as the POST body; nil for the other kinds.
+    private(set) var postFields: UnsafeMutablePointer<UInt8>?
+    private(set) var postFieldsCount = 0
 
     init(slot: Int, service: ServiceConfig) {
         self.slot = slot
@@ -118,12 +123,46 @@ final class CurlTarget {
             tlsVerify = true
             bodyLimit = 0
             origin = nil
-        case .exec, .heartbeat, .dns:
-            preconditionFailure("CurlTarget is for http, tcp and tls checks")
+        case .grpc(let grpc):
+            kind = .grpc(service: grpc.service)
+            let host = Self.bracketed(grpc.host)
+            if let tls = grpc.tls {
+                url = strdup("https://\(Self.bracketed(tls.serverName ?? grpc.host)):\(grpc.port)\(GRPCHealth.path)")
+                connectTo = tls.serverName.flatMap {
+                    $0 == grpc.host ? nil : curl_slist_append(nil, "::\(host):\(grpc.port)")
+                }
+                caFile = tls.caFile.map { strdup($0) }
+                tlsVerify = tls.verify
+            } else {
+                url = strdup("http://\(host):\(grpc.port)\(GRPCHealth.path)")
+                connectTo = nil
+                caFile = nil
+                tlsVerify = true
+            }
+            var list = curl_slist_append(nil, "content-type: application/grpc")
+            list = curl_slist_append(list, "te: trailers")
+            // No 100-continue round trip before the body.
+            list = curl_slist_append(list, "Expect:")
+            headers = list
+            customMethod = nil
+            noBody = false
+            followRedirects = false
+            certificateInfo = false
+            origin = nil // never reused: see CurlTransfer.prepare
+            // A HealthCheckResponse is 7 bytes framed; room for unknown fields.
+            bodyLimit = 4096
+            let body = GRPCHealth.requestBody(service: grpc.service)
+            let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, body.count))
+            buffer.initialize(from: body, count: body.count)
+            postFields = buffer
+            postFieldsCount = body.count
+        case .exec, .heartbeat, .icmp, .dns:
+            preconditionFailure("CurlTarget is for http, tcp, tls and grpc checks")
         }
     }
 
     deinit {
+        postFields?.deallocate()
         free(url)
         free(customMethod)
         free(caFile)
@@ -165,6 +204,8 @@ final class CurlTransfer {
     private(set) var bodyCount = 0
     /// The first option curl refused while preparing, if any.
     private var setupFailure: String?
+    /// `grpc-status` and `grpc-message` seen so far (headers and trailers).
+    private(set) var grpcTrailers = GRPCHealth.Trailers()
 
     /// Body buffers above this are released when the handle goes idle.
     private static let idleBodyCapacity = 16 * 1024
@@ -192,6 +233,7 @@ final class CurlTransfer {
         bodyCount = 0
         errorBuffer[0] = 0
         setupFailure = nil
+        grpcTrailers = GRPCHealth.Trailers()
 
         set(CURLOPT_NOSIGNAL, 1)
         set(CURLOPT_TIMEOUT_MS, target.timeoutMs)
@@ -202,6 +244,39 @@ final class CurlTransfer {
         set(CURLOPT_MAXAGE_CONN, target.maxConnectionAgeSeconds)
 
         switch target.kind {
+        case .grpc:
+            // HTTP/2 without an upgrade: with prior knowledge in cleartext
+            // (h2c), by ALPN over TLS. gRPC servers speak nothing else.
+            set(CURLOPT_PROTOCOLS_STR, "http,https")
+            set(CURLOPT_PROXY, "")
+            set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE))
+            // A fresh connection per probe: libcurl 7.88.1 (Debian 12) fails a
+            // second POST on a reused HTTP/2 connection with CURLE_HTTP2
+            // ("Error in the HTTP2 framing layer"), the curl command line
+            // too (`curl --http2-prior-knowledge ... --next ...`). A new
+            // connection also checks what a new client would meet.
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+            set(CURLOPT_USERAGENT, userAgent)
+            set(CURLOPT_POST, 1)
+            set(CURLOPT_POSTFIELDSIZE, target.postFieldsCount)
+            if let body = target.postFields { set(CURLOPT_POSTFIELDS, pointer: UnsafeMutableRawPointer(body)) }
+            if let headers = target.headers { set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers)) }
+            set(CURLOPT_SSL_VERIFYPEER, target.tlsVerify ? 1 : 0)
+            set(CURLOPT_SSL_VERIFYHOST, target.tlsVerify ? 2 : 0)
+            if let caFile = target.caFile { set(CURLOPT_CAINFO, caFile) }
+            if let connectTo = target.connectTo { set(CURLOPT_CONNECT_TO, pointer: UnsafeMutableRawPointer(connectTo)) }
+            // Trailers (grpc-status, grpc-message) come through the header callback after the body.
+            note(CURLOPT_HEADERFUNCTION, vitals_easy_setopt_header_function(easy) { data, size, count, context in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+                let total = size * count
+                if let data, total > 0 {
+                    transfer.grpcTrailers.take(line: UnsafeRawBufferPointer(start: data, count: total))
+                }
+                return total
+            })
+            set(CURLOPT_HEADERDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
+            storeBody()
         case .http:
             set(CURLOPT_PROTOCOLS_STR, "http,https")
             set(CURLOPT_USERAGENT, userAgent)
@@ -216,13 +291,7 @@ final class CurlTransfer {
             set(CURLOPT_SSL_VERIFYPEER, target.tlsVerify ? 1 : 0)
             set(CURLOPT_SSL_VERIFYHOST, target.tlsVerify ? 2 : 0)
             if target.certificateInfo { set(CURLOPT_CERTINFO, 1) }
-            note(CURLOPT_WRITEFUNCTION, vitals_easy_setopt_write_function(easy) { data, size, count, context in
-                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
-                let total = size * count
-                if let data, total > 0 { transfer.store(UnsafeRawPointer(data), count: total) }
-                return total
-            })
-            set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
+            storeBody()
         case .tcp:
             // Connect, report, close: a TCP check measures a fresh connect every time.
             // Straight to the host: never through a proxy named by http_proxy
@@ -261,6 +330,17 @@ final class CurlTransfer {
             if let connectTo = target.connectTo { set(CURLOPT_CONNECT_TO, pointer: UnsafeMutableRawPointer(connectTo)) }
         }
         return setupFailure
+    }
+
+    /// Keeps the body (up to `bodyLimit`) through the write callback.
+    private func storeBody() {
+        note(CURLOPT_WRITEFUNCTION, vitals_easy_setopt_write_function(easy) { data, size, count, context in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+            let total = size * count
+            if let data, total > 0 { transfer.store(UnsafeRawPointer(data), count: total) }
+            return total
+        })
+        set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Forgets the target and trims the body buffer; the handle goes idle.

@@ -137,7 +137,7 @@ public final class ProbeScheduler: Sendable {
 
     static func isProbed(_ service: ServiceConfig) -> Bool {
         switch service.check {
-        case .http, .tcp, .exec, .dns: true
+        case .http, .tcp, .exec, .dns, .grpc, .icmp: true
         case .heartbeat: false
         }
     }

@@ -21,6 +21,11 @@ public enum ProbeFailureClass: String, CaseIterable, Sendable, Equatable {
     /// A dns check's answer: its response code or records were not the
     /// expected ones, or it could not be read.
     case dns
+    /// A gRPC health check's answer was not SERVING, or carried a non-zero
+    /// grpc-status.
+    case grpc
+    /// Too many of an icmp check's echo requests went unanswered.
+    case loss
     case other
 
     /// The class of a probe's reason text. Checked in an order that keeps
@@ -33,6 +38,10 @@ public enum ProbeFailureClass: String, CaseIterable, Sendable, Equatable {
                 && reason.contains("; expected ")) { return .expect }
         // Anchored too: the records quoted may say anything.
         if isDNSAnswerReason(reason) { return .dns }
+        // Anchored too: a grpc-message is the server's text.
+        if reason.hasPrefix("grpc-status ") || reason.hasPrefix("grpc health") { return .grpc }
+        if reason.range(of: #"^[0-9]+ of [0-9]+ lost"#, options: .regularExpression) != nil { return .loss }
+        if reason.hasPrefix("rtt "), reason.contains(" > max_rtt ") { return .latency }
         if reason.contains("timeout after") || reason.hasPrefix("timeout") { return .timeout }
         if reason.contains("TLS") || reason.contains("certificate") { return .tls }
         if reason.contains("connect refused") || reason.contains("cannot connect")

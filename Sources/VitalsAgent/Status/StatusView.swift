@@ -156,15 +156,20 @@ public final class StatusView: Sendable {
         case .exec(let exec): exec.argv.first ?? ""
         case .heartbeat: "push"
         case .dns(let dns): dns.target
+        case .grpc(let grpc): grpc.host.contains(":") ? "[\(grpc.host)]:\(grpc.port)" : "\(grpc.host):\(grpc.port)"
+        case .icmp(let icmp): icmp.host
         }
     }
 
     /// What one probe of a tcp, tls or dns check must see to succeed, for
     /// `explain`: `connect to 127.0.0.1:6379, send "PING\r\n", expect a reply
-    /// starting with "+PONG", all within 500ms` (dns: `dnsCheckRule`). Nil
-    /// for the other kinds.
+    /// starting with "+PONG", all within 500ms` (dns: `dnsCheckRule`); for
+    /// grpc and icmp checks, their own (`grpcRule`, `icmpRule`). Nil for the
+    /// other kinds.
     static func checkRule(_ check: Check, timeout: Duration) -> String? {
         if case .dns(let dns) = check { return dnsCheckRule(dns, timeout: timeout) }
+        if case .grpc(let grpc) = check { return grpcRule(grpc, address: target(of: check), timeout: timeout) }
+        if case .icmp(let icmp) = check { return icmpRule(icmp, timeout: timeout) }
         guard case .tcp(let tcp) = check else { return nil }
         let address = target(of: check)
         let within = DurationText.format(timeout)
@@ -187,9 +192,16 @@ public final class StatusView: Sendable {
     static func serviceStatus(_ config: ServiceConfig, _ health: ServiceHealth, _ lastProbe: ProbeResult?) -> ServiceStatus {
         var heartbeat: ServiceStatus.HeartbeatStatus?
         if case .heartbeat(let tracker) = health {
+            // One switch on a copy of `runs`: reading `check.every` here crashes
+            // Swift 6.3's optimizer in release builds (see HeartbeatTracker.late).
+            let runs = tracker.check.runs
             var schedule: (String, String)?
-            if case .schedule(let cron, let zone) = tracker.check.runs { schedule = (cron.text, zone.identifier) }
-            heartbeat = .init(every: tracker.check.every.map(DurationText.format),
+            var every: String?
+            switch runs {
+            case .every(let period): every = DurationText.format(period)
+            case .schedule(let cron, let zone): schedule = (cron.text, zone.identifier)
+            }
+            heartbeat = .init(every: every,
                               schedule: schedule?.0, tz: schedule?.1,
                               grace: DurationText.format(tracker.check.grace),
                               maxRuntime: tracker.check.maxRuntime.map(DurationText.format),
@@ -263,5 +275,41 @@ public final class StatusView: Sendable {
                                                 notBefore: JSONTime.string($0.notBefore), reason: $0.reason) },
             lastMoveAt: engine.lastMoveAt.map(JSONTime.string), recentFailovers: engine.recentMoves.count,
             recentEvents: Array(events))
+    }
+}
+
+extension StatusView {
+    /// `explain` for a grpc check: `grpc.health.v1.Health/Check for "cart"
+    /// at 127.0.0.1:50051 (HTTP/2 cleartext) must answer SERVING within 500ms`.
+    static func grpcRule(_ grpc: GRPCCheck, address: String, timeout: Duration) -> String {
+        let subject = grpc.service.isEmpty ? "the server's overall health" : "\"\(grpc.service)\""
+        let transport: String
+        if let tls = grpc.tls {
+            let name = tls.serverName ?? grpc.host
+            let ca = tls.caFile.map { "the CA in \($0)" } ?? "the system's CAs"
+            transport = tls.verify ? "HTTP/2 over TLS, verified against \(ca) for \(name)" : "HTTP/2 over TLS, not verified"
+        } else {
+            transport = "HTTP/2 cleartext"
+        }
+        return "grpc.health.v1.Health/Check for \(subject) at \(address) (\(transport)) must answer SERVING "
+            + "with grpc-status 0 within \(DurationText.format(timeout))"
+    }
+
+    /// `explain` for an icmp check: `3 echo requests to 10.0.0.5; fails when
+    /// more than 34% are lost (1 of 3 may be) or the average round trip is
+    /// over 50ms; unanswered after 500ms counts as lost`.
+    static func icmpRule(_ icmp: ICMPCheck, timeout: Duration) -> String {
+        let requests = icmp.count == 1 ? "1 echo request" : "\(icmp.count) echo requests"
+        var loss: String
+        if let maxLoss = icmp.maxLoss {
+            let tolerated = Int((Double(icmp.count) * maxLoss + 1e-9).rounded(.down))
+            let percent = maxLoss * 100 == (maxLoss * 100).rounded() ? "\(Int(maxLoss * 100))%" : "\(maxLoss * 100)%"
+            loss = "more than \(percent) are lost (\(tolerated) of \(icmp.count) may be)"
+        } else {
+            loss = icmp.count == 1 ? "it is lost" : "all \(icmp.count) are lost"
+        }
+        if let maxRTT = icmp.maxRTT { loss += " or the average round trip is over \(DurationText.format(maxRTT))" }
+        return "\(requests) to \(icmp.host); fails when \(loss); unanswered after "
+            + "\(DurationText.format(timeout)) counts as lost"
     }
 }

@@ -12,7 +12,7 @@ public enum ServiceHealth: Sendable {
         case .heartbeat(let check):
             self = .heartbeat(HeartbeatTracker(service: service.name, check: check, startedAt: startedAt,
                                                lastBeat: lastBeat, restoring: restored, runningSince: runningSince))
-        case .http, .tcp, .exec, .dns:
+        case .http, .tcp, .exec, .dns, .grpc, .icmp:
             self = .probed(HealthTracker(service: service.name, timing: service.timing, startedAt: startedAt))
         }
     }
@@ -121,6 +121,8 @@ extension Check {
         case .exec(let exec): "exec " + exec.argv.joined(separator: "\u{0}")
         case .heartbeat: "heartbeat"
         case .dns(let dns): "dns \(dns.server?.description ?? "system") \(dns.type.rawValue) \(DNSRecordValue.normalizedName(dns.name))"
+        case .grpc(let grpc): "grpc \(grpc.host) \(grpc.port) \(grpc.service)"
+        case .icmp(let icmp): "icmp \(icmp.host)"
         }
     }
 }

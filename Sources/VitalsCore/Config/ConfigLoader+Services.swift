@@ -4,7 +4,7 @@ import Yams
 // MARK: - services
 
 extension ConfigReader {
-    static let checkKinds = ["http", "tcp", "tls", "dns", "exec", "heartbeat"]
+    static let checkKinds = ["http", "tcp", "tls", "dns", "exec", "heartbeat", "grpc", "icmp"]
     static let serviceKeys = checkKinds + ["depends_on", "address", "on"] + timingKeys
     static let httpKeys = ["url", "method", "headers", "status", "body_contains", "body_regex", "json",
                            "max_latency", "slow_latency", "tls_verify", "cert_min_days", "follow_redirects",
@@ -89,6 +89,8 @@ extension ConfigReader {
         case "dns": readDNS(entry).map(Check.dns)
         case "exec": readExec(entry).map { Check.exec(ExecCheck(argv: $0.argv, env: $0.env)) }
         case "heartbeat": readHeartbeat(entry).map(Check.heartbeat)
+        case "grpc": readGRPC(entry).map(Check.grpc)
+        case "icmp": readICMP(entry).map(Check.icmp)
         default: nil
         }
     }
@@ -331,7 +333,7 @@ extension ConfigReader {
     }
 
     /// A DNS name (`ldap.example.com`) or an IP address, as certificates name them.
-    private func readServerName(_ entry: ConfigEntry) -> String? {
+    func readServerName(_ entry: ConfigEntry) -> String? {
         if case .scalar(let scalar) = entry.value, !scalar.string.isEmpty,
            scalar.string.unicodeScalars.allSatisfy({
                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
@@ -343,7 +345,7 @@ extension ConfigReader {
         return nil
     }
 
-    private func readPort(_ entry: ConfigEntry) -> UInt16? {
+    func readPort(_ entry: ConfigEntry) -> UInt16? {
         if case .scalar(let scalar) = entry.value, let port = Int(scalar.string), (1...65535).contains(port) {
             return UInt16(port)
         }

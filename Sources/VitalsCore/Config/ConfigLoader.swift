@@ -216,12 +216,12 @@ extension ConfigReader {
     /// Timing keys present in `fields`, applied over `base`.
     func readTiming(_ fields: ConfigFields, base: ProbeTiming) -> ProbeTiming {
         var timing = base
-        if let e = fields["interval"], let v = duration(e, atLeast: .milliseconds(100)) { timing.interval = v }
+        if let e = fields["interval"], let v = duration(e, atLeast: ProbeTiming.minimumInterval) { timing.interval = v }
         if let e = fields["timeout"], let v = duration(e, positive: true) { timing.timeout = v }
         if let e = fields["rise"], let v = wholeNumber(e, min: 1, max: 100) { timing.rise = v }
         if let e = fields["fall"], let v = wholeNumber(e, min: 1, max: 100) { timing.fall = v }
         if let e = fields["jitter"], let v = duration(e) { timing.jitter = v }
-        if let e = fields["fast_interval"], let v = duration(e, atLeast: .milliseconds(100)) {
+        if let e = fields["fast_interval"], let v = duration(e, atLeast: ProbeTiming.minimumInterval) {
             timing.fastInterval = v
         }
         if let e = fields["start_period"], let v = duration(e) { timing.startPeriod = v }

@@ -100,6 +100,8 @@ public enum Check: Sendable, Equatable {
     case exec(ExecCheck)
     case heartbeat(HeartbeatCheck)
     case dns(DNSCheck)
+    case grpc(GRPCCheck)
+    case icmp(ICMPCheck)
 
     public var kind: String {
         switch self {
@@ -108,13 +110,16 @@ public enum Check: Sendable, Equatable {
         case .exec: "exec"
         case .heartbeat: "heartbeat"
         case .dns: "dns"
+        case .grpc: "grpc"
+        case .icmp: "icmp"
         }
     }
 
     /// The address a service is reached at when its config names none: an
     /// http URL's host and port (80 for http, 443 for https when the URL has
-    /// no port), a tcp check's host and port, a dns check's server. Exec and
-    /// heartbeat checks, and a dns check on the system's servers, name no
+    /// no port), a tcp check's host and port, a dns check's server, a grpc
+    /// check's target. Exec and heartbeat checks, a dns check on the
+    /// system's servers, and an icmp check (a host, no port) name no
     /// address: nil.
     public var derivedAddress: ListenAddress? {
         switch self {
@@ -136,7 +141,9 @@ public enum Check: Sendable, Equatable {
             return ListenAddress(host: tcp.host, port: tcp.port)
         case .dns(let dns):
             return dns.server.map { ListenAddress(host: $0.host, port: $0.port) }
-        case .exec, .heartbeat:
+        case .grpc(let grpc):
+            return ListenAddress(host: grpc.host, port: grpc.port)
+        case .exec, .heartbeat, .icmp:
             return nil
         }
     }

@@ -269,11 +269,15 @@ public struct HeartbeatTracker: Sendable {
         case .degraded, .down, .maintenance, .flapping:
             return nil
         }
-        // Spelled out: `check.every.map(DurationText.format)` here crashes the
-        // optimizer of Swift 6.3.1 in release builds (an ownership error).
+        // A copy of `runs`, switched on here: reading `check.every` in this
+        // function crashes Swift 6.3's optimizer (release builds, "Found
+        // outside of lifetime use?!" in the ownership verifier).
         let runs = check.runs
-        var every = ""
-        if case .every(let period) = runs { every = DurationText.format(period) }
+        let every: String
+        switch runs {
+        case .every(let period): every = DurationText.format(period)
+        case .schedule: every = ""
+        }
         let why = "late: no heartbeat for \(DurationText.format(now.duration(since: lastBeat))) "
             + "(due every \(every); down after \(DurationText.format(check.grace)) more)"
         return decide(Verdict(state: .degraded, reason: why, rule: ServiceTrigger.lateRule), at: now)

@@ -8,7 +8,9 @@ struct Validate: ParsableCommand {
         discussion: """
         Prints each error with its key path, line and column, and exits 1 when there \
         is any. Exits 0 and prints a one-line summary when the file is valid, so it can \
-        guard a deploy or a reload: `vitals validate -c new.yaml && systemctl reload vitals`.
+        guard a deploy or a reload: `vitals validate -c new.yaml && systemctl reload vitals`. \
+        A service probed more often than every 100ms is accepted with a warning that \
+        says how many probes a second it costs.
         """
     )
 
@@ -18,6 +20,7 @@ struct Validate: ParsableCommand {
         switch ConfigFile.load(path: config.path) {
         case .success(let loaded):
             print("\(config.path): OK (\(summary(loaded)))")
+            for warning in ConfigAdvice.warnings(loaded) { printError("warning: \(warning)") }
         case .failure(let failure):
             printError(failure.description)
             throw ExitCode(1)
