@@ -163,7 +163,7 @@ struct ActionQueueTests {
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": TimelineRunner(delay: .zero)]), deliver: recorder.deliver)
         queue.enqueue(sampleEvent(), actions: [
-            ActionConfig(name: "hook", kind: .webhook(url: "http://127.0.0.1:9/", method: "POST", body: nil, headers: [])),
+            ActionConfig(name: "hook", kind: .webhook(.to("http://127.0.0.1:9/", method: "POST", body: nil, headers: []))),
             logAction("note"),
         ])
         let outcomes = await recorder.wait(for: 2)

@@ -239,8 +239,8 @@ private func errorMessages(_ yaml: String) -> [String] {
 
         #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))
-        #expect(notify.kind == .webhook(url: "http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
-                                        headers: [HTTPHeaderField(name: "X-Source", value: "vitals")]))
+        #expect(notify.kind == .webhook(.to("http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
+                                        headers: [HTTPHeaderField(name: "X-Source", value: "vitals")])))
         #expect(notify.retries == 2)
         #expect(notify.timeout == .seconds(30))
         #expect(config.action(named: "log-it")?.kind == .log)
