@@ -73,11 +73,27 @@ public struct WebhookActionRunner: ActionRunner {
                 return value
             }
         }
+        /// The values of the variables `text` names: secrets, even where the text around them is not.
+        func referenced(_ text: String) -> [String] {
+            (EnvironmentReferences.names(in: text) ?? []).compactMap { secrets.environment[$0] }
+        }
         let url: String
         if let given = hook.url {
-            switch resolve(given, "url") {
+            switch secrets.resolve(given, key: "url") {
             case .success(let value): url = value
             case .failure(let error): return .failure(error)
+            }
+            switch given {
+            case .file:
+                // A URL kept apart is a secret: its path and query (a Slack
+                // hook's token) too, wherever they are echoed.
+                revealed.append(url)
+                if let parts = URLComponents(string: url) {
+                    revealed.append(parts.percentEncodedPath)
+                    if let query = parts.percentEncodedQuery { revealed.append(query) }
+                }
+            case .text(let text):
+                revealed += referenced(text)
             }
         } else {
             url = hook.preset?.defaultURL ?? ""
@@ -94,10 +110,8 @@ public struct WebhookActionRunner: ActionRunner {
         case .success(let value): headers = value
         case .failure(let error): return .failure(error)
         }
-        // Header values that named a variable are secrets too.
-        for (written, resolved) in zip(hook.headers, headers) where written.value != resolved.value {
-            revealed.append(resolved.value)
-        }
+        // What header values took from the environment is secret too.
+        for written in hook.headers { revealed += referenced(written.value) }
         var fields: [HTTPHeaderField] = []
         let contentType = headers.last { $0.name.lowercased() == "content-type" }?.value ?? "application/json"
         if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {

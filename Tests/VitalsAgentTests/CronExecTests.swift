@@ -412,6 +412,7 @@ final class FakeAgent: Sendable {
         var path: String
         var query: String?
         var authorization: String?
+        var body: [UInt8] = []
     }
 
     private let server: HTTPServer
@@ -422,7 +423,7 @@ final class FakeAgent: Sendable {
         server = HTTPServer(handler: HTTPClosureHandler { request in
             recorded.withLock {
                 $0.append(Request(method: request.method.rawValue, path: request.path, query: request.query,
-                                  authorization: request.headers["Authorization"]))
+                                  authorization: request.headers["Authorization"], body: request.body))
             }
             return answer
         })
