@@ -174,7 +174,7 @@ struct ActionQueueTests {
     @Test("a new kind plugs in through the registry")
     func registryPlugsIn() {
         var registry = ActionRunnerRegistry.standard(log: { _ in })
-        #expect(registry.kinds == ["exec", "log", "webhook"])
+        #expect(registry.kinds == ["email", "exec", "log", "webhook"])
         registry.register(TimelineRunner(), for: "log")
         #expect(registry.runner(for: .log) is TimelineRunner)
     }

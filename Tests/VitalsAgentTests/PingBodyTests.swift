@@ -96,7 +96,7 @@ import VitalsTestKit
         #expect(pings.first?.body == [])
         // The config's limit: the last 16 bytes, which the stdout's last lines are
         // (stdout and stderr are read apart, so their order within a moment is not kept).
-        #expect(String(decoding: pings.last?.body ?? [], as: UTF8.self) == "\nline-7\nline-8\n")
+        #expect(String(decoding: pings.last?.body ?? [], as: UTF8.self) == "6\nline-7\nline-8\n")
     }
 
     @Test("vitals exec with a real agent: the output reaches the service's recent beats")

@@ -205,7 +205,7 @@ import Testing
             "actions.slack.webhook.preset: expected one of slack, discord, teams, pagerduty, opsgenie, got \"slak\" (line 9, column 31)",
             "actions.slack.webhook.url: a ${ without its }, or a variable name that is not letters, digits and _ (line 9, column 42)",
             "actions.page.webhook: missing required key \"routing_key\" (or routing_key_file) (line 10, column 11)",
-            "actions.chat.webhook.body: unknown placeholder {{nope}}; known: {{group}}, {{kind}}, {{from}}, {{to}}, {{reason}}, {{time}}, {{service}}, {{id}}, {{rule}}, {{summary}}, {{body}}, {{event}} (line 11, column 43)",
+            "actions.chat.webhook.body: unknown placeholder {{nope}}; known: {{group}}, {{kind}}, {{from}}, {{to}}, {{reason}}, {{time}}, {{service}}, {{id}}, {{rule}}, {{summary}}, {{body}}, {{event}} (line 11, column 46)",
             "actions.both.webhook.url: give url or url_file, not both (line 12, column 22)",
             "actions.wrong.webhook.routing_key: only for preset: pagerduty (line 13, column 41)",
         ])
