@@ -15,7 +15,9 @@ import VitalsSystem
 ///
 /// With an `OutputTail`, stdout and stderr go through pipes instead: each
 /// chunk is passed on at once to the caller's own stdout or stderr, and the
-/// last bytes of both, in the order they came, are kept in the tail.
+/// last bytes of both are kept in the tail, in the order they were read
+/// (the two pipes are read apart, so what was written to both within the
+/// same instant may be kept in either order).
 public enum ForegroundProcess {
     /// How the program ended.
     public struct Exit: Sendable, Equatable {
