@@ -186,7 +186,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         // File order is kept.
         #expect(config.services.map(\.name) == ["web-1", "web-2", "db", "cache", "disk", "nightly-backup"])
         #expect(config.groups.map(\.name) == ["web", "caches"])
-        #expect(config.actions.map(\.name) == ["promote", "notify", "log-it"])
+        #expect(config.actions.map(\.name) == ["promote", "notify", "log-it", "mail-ops", "slack"])
 
         let web1 = try #require(config.service(named: "web-1"))
         guard case .http(let http) = web1.check else {
