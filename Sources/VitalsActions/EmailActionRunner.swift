@@ -88,7 +88,7 @@ public struct EmailActionRunner: ActionRunner {
                 cancellation.cancel()
             }
         }
-        return outcome(Redaction([password, mail.username]).result(last.result), attempts: attempts)
+        return outcome(Redaction([password]).result(last.result), attempts: attempts)
     }
 
     /// The blocking part.
