@@ -128,3 +128,44 @@ import VitalsTestKit
         #expect(agent.requests.last?.body == [])
     }
 }
+
+/// A webhook whose URL holds a token from the agent's environment: the token
+/// reaches the receiver and nothing else (events, status, the agent's log).
+@Suite struct NotifierSecretTests {
+    @Test func aSecretFromTheEnvironmentStaysOutOfEventsStatusAndLog() throws {
+        let secret = "T0KEN-\(UInt32.random(in: 100_000...999_999))"
+        let receiver = try FakeAgent(answer: .error(status: .internalServerError, message: "bad hook /hooks/\(secret)"))
+        defer { receiver.stop() }
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vitals.yaml")
+        try """
+        agent: { listen: 127.0.0.1:0, state_dir: \(dir.appendingPathComponent("state").path) }
+        services:
+          nightly: { heartbeat: { every: 24h }, on: { failed: [chat] } }
+        actions:
+          chat: { webhook: { preset: slack, url: "http://127.0.0.1:\(receiver.port)/hooks/${HOOK_TOKEN}" } }
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let agent = try AgentProcess(config: config, directory: dir, environment: ["HOOK_TOKEN": secret])
+        defer { _ = agent.stop() }
+        let url = try agent.baseURL()
+        let token = try String(contentsOfFile: dir.appendingPathComponent("state/token").path, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try HTTPFetch.request("POST", url: "\(url)/v1/heartbeat/nightly/fail",
+                                  headers: ["Authorization": "Bearer \(token)"], body: Array("disk full\n".utf8)).get()
+        var events = ""
+        try waitUntil(timeout: 15) {
+            events = (try? HTTPFetch.request(url: "\(url)/v1/events").get()).map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+            return events.contains("\"http_status\":500")
+        }
+        #expect(receiver.requests.map(\.path) == ["/hooks/\(secret)"])
+        #expect(String(decoding: receiver.requests.first?.body ?? [], as: UTF8.self)
+            == #"{"text":"[vitals] nightly is down (was unknown): job reported failure"}"#)
+        #expect(events.contains("[redacted]"), "\(events)")
+        #expect(!events.contains(secret), "\(events)")
+        let status = try HTTPFetch.request(url: "\(url)/v1/status").get()
+        #expect(!String(decoding: status.body, as: UTF8.self).contains(secret))
+        _ = try agent.waitForLine(containing: "action chat")
+        #expect(!agent.output.joined(separator: "\n").contains(secret))
+    }
+}
