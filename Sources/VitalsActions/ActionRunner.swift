@@ -19,7 +19,7 @@ public protocol ActionRunner: Sendable {
 }
 
 /// Which runner serves which `ActionKind`, by the kind's name (`exec`,
-/// `webhook`, `log`). The queue asks it for every action; a new kind plugs in
+/// `webhook`, `email`, `log`). The queue asks it for every action; a new kind plugs in
 /// with `register`.
 public struct ActionRunnerRegistry: Sendable {
     private var runners: [String: any ActionRunner]
