@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
 #   scripts/install-deps.sh            build and run dependencies (libcurl and c-ares headers, tzdata)
-#   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2, dnsmasq, python3-dnslib; grpcio in .build/peers-venv)
+#   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2, dnsmasq, python3-dnslib; grpcio in .build/peers-venv, aiosmtpd in .build/test-python)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
 
@@ -17,7 +17,7 @@ pkg-config --exists libcares 2>/dev/null || need libc-ares-dev
 [ -e /usr/share/zoneinfo/UTC ] || need tzdata
 for extra in "$@"; do
   case "$extra" in
-    test)  need openssl ca-certificates redis-server systemd haproxy prometheus chromium etcd-server iproute2 dnsmasq-base python3-dnslib python3-venv ;;   # python3-venv: the venv for the gRPC test server (grpcio); iproute2: the cluster test that cuts one agent off in a network namespace; openssl: s_server and the test certificates of the tls: checks; redis-server: the send/expect tests start their own on a free port (on a systemd host Debian's redis-server.service takes 6379, unused here); systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here); dnsmasq-base (the binary, without Debian's service) and python3-dnslib (for Debian's /usr/bin/python3): the dns: check tests start their own servers on loopback ports
+    test)  need python3 openssl ca-certificates redis-server systemd haproxy prometheus chromium etcd-server iproute2 dnsmasq-base python3-dnslib python3-venv ;;   # python3-venv: the venv for the gRPC test server (grpcio); iproute2: the cluster test that cuts one agent off in a network namespace; openssl: s_server and the test certificates of the tls: checks; redis-server: the send/expect tests start their own on a free port (on a systemd host Debian's redis-server.service takes 6379, unused here); systemd: systemd-analyze verify, systemd-sysusers; haproxy: the test runs its own (Debian's default service binds no port); prometheus: promtool check metrics (on a systemd host its service starts on :9090, unused here); chromium: the status page tests (headless, over DevTools); etcd-server: the cluster client tests start their own members on other ports (on a systemd host Debian's etcd.service takes 2379, unused here); dnsmasq-base (the binary, without Debian's service) and python3-dnslib (for Debian's /usr/bin/python3): the dns: check tests start their own servers on loopback ports
     bench) need nginx-light wrk ;;
     *) echo "install-deps: unknown set '$extra' (use: test, bench)" >&2; exit 2 ;;
   esac
@@ -33,12 +33,31 @@ peers_venv() {
   python3 -m venv "$venv" && "$venv/bin/pip" install -q grpcio grpcio-health-checking \
     || echo "install-deps: could not install grpcio; the gRPC check tests will be skipped" >&2
 }
-for extra in "$@"; do [ "$extra" = test ] && want_venv=1; done
+# The e-mail tests run a real SMTP server, Python's aiosmtpd, from a virtual
+# environment of their own under .build (nothing is installed system-wide).
+python_test_env() {
+  local root venv
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  venv="$root/.build/test-python"
+  "$venv/bin/python3" -c 'import aiosmtpd' 2>/dev/null && return 0
+  echo "install-deps: making $venv with aiosmtpd" >&2
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q aiosmtpd ||
+    echo "install-deps: could not install aiosmtpd; the e-mail tests will be skipped" >&2
+}
 
-if [ ${#want[@]} -eq 0 ]; then
-  [ -n "${want_venv:-}" ] && peers_venv
-  exit 0
-fi
+finish() {
+  for extra in "$@"; do
+    if [ "$extra" = test ]; then
+      command -v python3 >/dev/null || { echo "install-deps: no python3; the e-mail tests will be skipped" >&2; return 0; }
+      python3 -m venv --help >/dev/null 2>&1 || { echo "install-deps: no python3 venv module (apt-get install python3-venv); the e-mail tests will be skipped" >&2; return 0; }
+      python_test_env
+      peers_venv
+    fi
+  done
+  return 0
+}
+
+[ ${#want[@]} -eq 0 ] && { finish "$@"; exit 0; }
 
 echo "install-deps: installing ${want[*]}" >&2
 if ! command -v apt-get >/dev/null; then
@@ -51,7 +70,7 @@ export DEBIAN_FRONTEND=noninteractive
 # A mirror can fail for a moment: try three times before giving up.
 for attempt in 1 2 3; do
   if $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null; then
-    [ -n "${want_venv:-}" ] && peers_venv
+    finish "$@"
     exit 0
   fi
   echo "install-deps: apt-get failed (attempt $attempt of 3)" >&2

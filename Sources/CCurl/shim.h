@@ -16,6 +16,10 @@ typedef size_t (*vitals_write_callback)(char *ptr, size_t size, size_t nmemb, vo
 static inline CURLcode vitals_easy_setopt_write_function(CURL *h, vitals_write_callback cb) { return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb); }
 static inline CURLcode vitals_easy_setopt_header_function(CURL *h, vitals_write_callback cb) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb); }
 
+/* Upload source (SMTP's DATA): CURLOPT_READFUNCTION with CURLOPT_READDATA. */
+typedef size_t (*vitals_read_callback)(char *buffer, size_t size, size_t nitems, void *userdata);
+static inline CURLcode vitals_easy_setopt_read_function(CURL *h, vitals_read_callback cb) { return curl_easy_setopt(h, CURLOPT_READFUNCTION, cb); }
+
 static inline CURLcode vitals_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode vitals_easy_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode vitals_easy_getinfo_off_t(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }

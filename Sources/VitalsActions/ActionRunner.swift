@@ -19,7 +19,7 @@ public protocol ActionRunner: Sendable {
 }
 
 /// Which runner serves which `ActionKind`, by the kind's name (`exec`,
-/// `webhook`, `log`). The queue asks it for every action; a new kind plugs in
+/// `webhook`, `email`, `log`). The queue asks it for every action; a new kind plugs in
 /// with `register`.
 public struct ActionRunnerRegistry: Sendable {
     private var runners: [String: any ActionRunner]
@@ -40,7 +40,7 @@ public struct ActionRunnerRegistry: Sendable {
     /// The kinds with a runner, sorted.
     public var kinds: [String] { runners.keys.sorted() }
 
-    /// The exec, webhook and log runners.
+    /// The exec, webhook, email and log runners.
     /// - Parameters:
     ///   - environment: the agent's environment, the base of every exec action's.
     ///   - log: where `log` actions write their line.
@@ -49,7 +49,8 @@ public struct ActionRunnerRegistry: Sendable {
                                 log: @escaping @Sendable (String) -> Void) -> ActionRunnerRegistry {
         ActionRunnerRegistry([
             "exec": ExecActionRunner(environment: environment, retry: retry, clock: clock),
-            "webhook": WebhookActionRunner(retry: retry, clock: clock),
+            "webhook": WebhookActionRunner(retry: retry, clock: clock, secrets: SecretResolver(environment: environment)),
+            "email": EmailActionRunner(retry: retry, clock: clock, secrets: SecretResolver(environment: environment)),
             "log": LogActionRunner(clock: clock, write: log),
         ])
     }

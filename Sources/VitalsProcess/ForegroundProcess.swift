@@ -5,12 +5,19 @@ import Musl
 #endif
 import Foundation
 import Synchronization
+import CSystem
 import VitalsSystem
 
 /// Runs a program in the caller's place, the way a shell runs a foreground
 /// command: `argv[0]` looked up in `PATH`, stdin, stdout and stderr shared,
 /// the caller's process group (so whoever signals the group reaches the
-/// program too), an empty signal mask, no timeout and no output capture.
+/// program too), an empty signal mask and no timeout.
+///
+/// With an `OutputTail`, stdout and stderr go through pipes instead: each
+/// chunk is passed on at once to the caller's own stdout or stderr, and the
+/// last bytes of both are kept in the tail, in the order they were read
+/// (the two pipes are read apart, so what was written to both within the
+/// same instant may be kept in either order).
 public enum ForegroundProcess {
     /// How the program ended.
     public struct Exit: Sendable, Equatable {
@@ -31,7 +38,8 @@ public enum ForegroundProcess {
     /// Runs `argv` and waits for it. `signals`, installed before, passes
     /// SIGTERM and SIGINT on to it while it runs.
     public static func run(_ argv: [String], signals: SignalForwarding,
-                           environment: [String: String] = ProcessInfo.processInfo.environment) -> Result<Exit, SpawnFailure> {
+                           environment: [String: String] = ProcessInfo.processInfo.environment,
+                           output: OutputTail? = nil) -> Result<Exit, SpawnFailure> {
         guard let program = argv.first, !program.isEmpty else {
             return .failure(SpawnFailure(program: "", errno: ENOENT, message: "cannot run: empty argv"))
         }
@@ -60,10 +68,46 @@ public enum ForegroundProcess {
         }
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
+        var pipes: [(read: Int32, write: Int32)] = []
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if output != nil {
+            for target in [Int32(1), 2] {
+                var fds: [Int32] = [-1, -1]
+                guard pipe2(&fds, O_CLOEXEC) == 0 else {
+                    let err = errno
+                    for pipe in pipes { Posix.close(pipe.read); Posix.close(pipe.write) }
+                    return .failure(SpawnFailure(program: program, errno: err, message: "cannot run \(program): pipe: \(Posix.errorText(err))"))
+                }
+                pipes.append((fds[0], fds[1]))
+                // dup2 clears close-on-exec on the copy: the program gets the write end as 1 or 2.
+                posix_spawn_file_actions_adddup2(&actions, fds[1], target)
+            }
+            // A reader of ours whose stdout is gone must not die of SIGPIPE;
+            // the program still gets SIGPIPE's default (set above).
+            signal(SIGPIPE, SIG_IGN)
+        }
+
         let clock = ContinuousClock()
         let started = clock.now
-        let (pid, rc) = Spawner.launch(path: path, argv: argv, environment: environment,
-                                       actions: nil, attributes: &attributes)
+        let (pid, rc) = output == nil
+            ? Spawner.launch(path: path, argv: argv, environment: environment, actions: nil, attributes: &attributes)
+            : Spawner.launch(path: path, argv: argv, environment: environment, actions: &actions, attributes: &attributes)
+        for pipe in pipes { Posix.close(pipe.write) }
+        var readers: [DispatchSemaphore] = []
+        if let output {
+            for (pipe, target) in zip(pipes, [Int32(1), 2]) {
+                let finished = DispatchSemaphore(value: 0)
+                readers.append(finished)
+                let fd = pipe.read
+                LoopThread.detach(name: "vitals-output") {
+                    output.relay(from: fd, to: target)
+                    Posix.close(fd)
+                    finished.signal()
+                }
+            }
+        }
         guard rc == 0 else {
             return .failure(SpawnFailure(program: program, errno: rc, message: "cannot run \(program): \(Posix.errorText(rc))"))
         }
@@ -71,7 +115,54 @@ public enum ForegroundProcess {
         // Our own handlers interrupt the wait; Posix.reap retries EINTR.
         guard let status = Posix.reap(pid) else { preconditionFailure("waitpid(\(pid)) failed: \(Posix.errorText(errno))") }
         signals.stopForwarding()
+        // The pipes end when the last writer closes them; a process the job
+        // left running may hold them open, so its output is not waited for long.
+        let drainBy = DispatchTime.now() + .seconds(2)
+        for finished in readers { _ = finished.wait(timeout: drainBy) }
         return .success(Exit(termination: .init(waitStatus: status), duration: clock.now - started))
+    }
+}
+
+/// The last bytes a foreground program wrote to stdout and stderr together,
+/// in the order they came, and how many it wrote.
+public final class OutputTail: Sendable {
+    private let tail: Mutex<ByteTail>
+
+    /// Keeps at most `limit` bytes.
+    public init(limit: Int) {
+        tail = Mutex(ByteTail(limit: limit))
+    }
+
+    /// The kept bytes, oldest first.
+    public var bytes: [UInt8] { tail.withLock { $0.bytes } }
+    /// Every byte the program wrote.
+    public var totalBytes: Int { tail.withLock { $0.totalBytes } }
+
+    /// Reads `fd` to its end, passing each chunk on to `target` and keeping its tail.
+    func relay(from fd: Int32, to target: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        var passOn = true
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if n == 0 { return }
+            let chunk = buffer[..<n]
+            tail.withLock { $0.append(chunk) }
+            // A closed stdout stops the passing on, never the job nor the tail.
+            var offset = 0
+            while passOn, offset < n {
+                let written = chunk.withUnsafeBytes { Glibc.write(target, $0.baseAddress! + offset, n - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    passOn = false
+                } else {
+                    offset += written
+                }
+            }
+        }
     }
 }
 

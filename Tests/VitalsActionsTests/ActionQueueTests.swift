@@ -163,7 +163,7 @@ struct ActionQueueTests {
         let recorder = OutcomeRecorder()
         let queue = ActionQueue(registry: ActionRunnerRegistry(["log": TimelineRunner(delay: .zero)]), deliver: recorder.deliver)
         queue.enqueue(sampleEvent(), actions: [
-            ActionConfig(name: "hook", kind: .webhook(url: "http://127.0.0.1:9/", method: "POST", body: nil, headers: [])),
+            ActionConfig(name: "hook", kind: .webhook(.to("http://127.0.0.1:9/", method: "POST", body: nil, headers: []))),
             logAction("note"),
         ])
         let outcomes = await recorder.wait(for: 2)
@@ -174,7 +174,7 @@ struct ActionQueueTests {
     @Test("a new kind plugs in through the registry")
     func registryPlugsIn() {
         var registry = ActionRunnerRegistry.standard(log: { _ in })
-        #expect(registry.kinds == ["exec", "log", "webhook"])
+        #expect(registry.kinds == ["email", "exec", "log", "webhook"])
         registry.register(TimelineRunner(), for: "log")
         #expect(registry.runner(for: .log) is TimelineRunner)
     }

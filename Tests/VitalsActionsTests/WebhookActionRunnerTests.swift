@@ -12,8 +12,8 @@ struct WebhookActionRunnerTests {
         defer { server.stop() }
         let backoff = BackoffRecorder()
         let runner = WebhookActionRunner(retry: backoff.policy(base: .milliseconds(10)))
-        let action = ActionConfig(name: "notify", kind: .webhook(url: server.url, method: "POST", body: nil,
-                                                                 headers: [HTTPHeaderField(name: "X-Token", value: "abc")]),
+        let action = ActionConfig(name: "notify", kind: .webhook(.to(server.url, method: "POST", body: nil,
+                                                                 headers: [HTTPHeaderField(name: "X-Token", value: "abc")])),
                                   timeout: .seconds(5), retries: 3)
         let event = sampleEvent()
         let outcome = await runner.run(event, action: action)
@@ -40,7 +40,7 @@ struct WebhookActionRunnerTests {
         let backoff = BackoffRecorder()
         let runner = WebhookActionRunner(retry: backoff.policy(base: .milliseconds(5)))
         let url = "http://127.0.0.1:\(refusing.port)/hooks/secret-token"
-        let action = ActionConfig(name: "notify", kind: .webhook(url: url, method: "POST", body: nil, headers: []),
+        let action = ActionConfig(name: "notify", kind: .webhook(.to(url, method: "POST", body: nil, headers: [])),
                                   timeout: .seconds(5), retries: 1)
         let outcome = await runner.run(sampleEvent(), action: action)
         #expect(outcome.result == .error("connect refused (http://127.0.0.1:\(refusing.port))"))
@@ -54,7 +54,7 @@ struct WebhookActionRunnerTests {
         let server = try WebhookServer(statuses: [503], responseBody: body)
         defer { server.stop() }
         let runner = WebhookActionRunner(retry: BackoffRecorder().policy(base: .milliseconds(5)))
-        let action = ActionConfig(name: "notify", kind: .webhook(url: server.url, method: "POST", body: nil, headers: []),
+        let action = ActionConfig(name: "notify", kind: .webhook(.to(server.url, method: "POST", body: nil, headers: [])),
                                   retries: 1)
         let outcome = await runner.run(sampleEvent(), action: action)
         #expect(outcome.result == .failed(.httpStatus(503)))
@@ -72,7 +72,7 @@ struct WebhookActionRunnerTests {
         let server = try WebhookServer(answers: [.hang])
         defer { server.stop() }
         let runner = WebhookActionRunner()
-        let action = ActionConfig(name: "notify", kind: .webhook(url: server.url, method: "POST", body: nil, headers: []),
+        let action = ActionConfig(name: "notify", kind: .webhook(.to(server.url, method: "POST", body: nil, headers: [])),
                                   timeout: .milliseconds(300))
         let outcome = await runner.run(sampleEvent(), action: action)
         #expect(outcome.result == .timedOut(after: .milliseconds(300)))
@@ -80,20 +80,20 @@ struct WebhookActionRunnerTests {
         #expect(outcome.duration < .seconds(20))
     }
 
-    @Test("a configured body is sent literally, with the configured method and content type")
-    func literalBody() async throws {
+    @Test("a configured body is a template, filled JSON-escaped, sent with the configured method and content type")
+    func templateBody() async throws {
         let server = try WebhookServer(statuses: [204])
         defer { server.stop() }
         let runner = WebhookActionRunner()
-        let literal = #"{"text":"failover $VITALS_GROUP {{group}}"}"#
-        let action = ActionConfig(name: "chat", kind: .webhook(
-            url: server.url, method: "put", body: literal,
-            headers: [HTTPHeaderField(name: "content-type", value: "application/vnd.chat+json")]))
+        let literal = #"{"text":"failover $VITALS_GROUP {{group}}: {{reason}}"}"#
+        let action = ActionConfig(name: "chat", kind: .webhook(.to(server.url, method: "put", body: literal,
+            headers: [HTTPHeaderField(name: "content-type", value: "application/vnd.chat+json")])))
         let outcome = await runner.run(sampleEvent(), action: action)
         #expect(outcome.result == .ok)
         let request = try #require(server.requests.first)
         #expect(request.method == "PUT")
-        #expect(request.body == Array(literal.utf8))
+        #expect(String(decoding: request.body, as: UTF8.self)
+            == #"{"text":"failover $VITALS_GROUP web: web-1 down (status 503); chose web-2"}"#)
         #expect(request.headers["content-type"] == "application/vnd.chat+json")
     }
 
@@ -102,7 +102,7 @@ struct WebhookActionRunnerTests {
         let server = try WebhookServer(answers: [.hang])
         defer { server.stop() }
         let runner = WebhookActionRunner()
-        let action = ActionConfig(name: "notify", kind: .webhook(url: server.url, method: "POST", body: nil, headers: []),
+        let action = ActionConfig(name: "notify", kind: .webhook(.to(server.url, method: "POST", body: nil, headers: [])),
                                   timeout: .seconds(60), retries: 2)
         let task = Task { await runner.run(sampleEvent(), action: action) }
         let deadline = ContinuousClock.now + .seconds(5)

@@ -34,7 +34,7 @@ import VitalsTestKit
     @Test func validateAcceptsTheExampleConfig() throws {
         let result = try VitalsBinary.run(["validate", "-c", "etc/vitals.yaml"], in: Self.root)
         #expect(result.status == 0)
-        #expect(result.out == "etc/vitals.yaml: OK (6 services, 2 groups, 3 actions)\n")
+        #expect(result.out == "etc/vitals.yaml: OK (6 services, 2 groups, 5 actions)\n")
     }
 
     @Test func validateListsEveryError() throws {

@@ -412,6 +412,7 @@ final class FakeAgent: Sendable {
         var path: String
         var query: String?
         var authorization: String?
+        var body: [UInt8] = []
     }
 
     private let server: HTTPServer
@@ -425,7 +426,7 @@ final class FakeAgent: Sendable {
             guard request.path.hasPrefix("/v1/") else { return .error(status: .notFound, message: "not the agent's API") }
             recorded.withLock {
                 $0.append(Request(method: request.method.rawValue, path: request.path, query: request.query,
-                                  authorization: request.headers["Authorization"]))
+                                  authorization: request.headers["Authorization"], body: request.body))
             }
             return answer
         })

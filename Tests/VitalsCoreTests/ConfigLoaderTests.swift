@@ -186,7 +186,7 @@ private func errorMessages(_ yaml: String) -> [String] {
         // File order is kept.
         #expect(config.services.map(\.name) == ["web-1", "web-2", "db", "cache", "disk", "nightly-backup"])
         #expect(config.groups.map(\.name) == ["web", "caches"])
-        #expect(config.actions.map(\.name) == ["promote", "notify", "log-it"])
+        #expect(config.actions.map(\.name) == ["promote", "notify", "log-it", "mail-ops", "slack"])
 
         let web1 = try #require(config.service(named: "web-1"))
         guard case .http(let http) = web1.check else {
@@ -239,8 +239,8 @@ private func errorMessages(_ yaml: String) -> [String] {
 
         #expect(config.action(named: "promote")?.kind == .exec(argv: ["./scripts/promote.sh"], env: [:]))
         let notify = try #require(config.action(named: "notify"))
-        #expect(notify.kind == .webhook(url: "http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
-                                        headers: [HTTPHeaderField(name: "X-Source", value: "vitals")]))
+        #expect(notify.kind == .webhook(.to("http://127.0.0.1:9999/hooks/vitals", method: "POST", body: nil,
+                                        headers: [HTTPHeaderField(name: "X-Source", value: "vitals")])))
         #expect(notify.retries == 2)
         #expect(notify.timeout == .seconds(30))
         #expect(config.action(named: "log-it")?.kind == .log)

@@ -125,8 +125,10 @@ extension StatusAPI {
             }
             duration = parsed
         }
+        // The tail of what came with the ping: a job's output, its error.
+        let pingBody = PingBody.tail(of: request.body, limit: owner.view.config.agent.pingBodyLimit)
         do {
-            try owner.apply(.heartbeat(kind, service: name, duration: duration, exitStatus: exitStatus))
+            try owner.apply(.heartbeat(kind, service: name, duration: duration, exitStatus: exitStatus, body: pingBody))
         } catch {
             switch error {
             case .unknownService, .unknownGroup:

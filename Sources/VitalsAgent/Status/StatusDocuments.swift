@@ -87,6 +87,16 @@ struct ServiceStatus: Encodable {
         var runningSince: String?
         var lastExitStatus: Int?
         var lastDurationMs: Double?
+        /// The last pings, newest first, with their bodies: in `GET /v1/services/{name}` only.
+        var recentBeats: [Beat]?
+
+        struct Beat: Encodable {
+            var time: String
+            var kind: String
+            var exitStatus: Int?
+            var durationMs: Double?
+            var body: PingBody?
+        }
     }
 }
 

@@ -118,7 +118,14 @@ public final class StatusView: Sendable {
             data = try? encoder.encode(ServiceList(services: core.entries.map(status)))
         case .service(let name):
             guard let entry = core.entry(name) else { return nil }
-            data = try? encoder.encode(status(entry))
+            var document = status(entry)
+            if case .heartbeat(let tracker) = entry.health {
+                document.heartbeat?.recentBeats = tracker.recentBeats.reversed().map {
+                    .init(time: JSONTime.string($0.time), kind: $0.kind.rawValue, exitStatus: $0.exitStatus,
+                          durationMs: $0.duration?.jsonMilliseconds, body: $0.body)
+                }
+            }
+            data = try? encoder.encode(document)
         case .explain(let name):
             guard let entry = core.entry(name) else { return nil }
             var explain = Self.explain(entry.config, entry.health, entry.lastProbe)

@@ -139,8 +139,8 @@ public struct AgentCore: Sendable {
         switch input {
         case .probeResult, .roundEnded:
             return []
-        case .heartbeat(let kind, let service, let duration, let exitStatus):
-            return try beat(kind, for: service, duration: duration, exitStatus: exitStatus, at: now)
+        case .heartbeat(let kind, let service, let duration, let exitStatus, let body):
+            return try beat(kind, for: service, duration: duration, exitStatus: exitStatus, body: body, at: now)
         case .tick:
             return tick(at: now)
         case .reload(let config):
@@ -223,15 +223,23 @@ public struct AgentCore: Sendable {
     }
 
     mutating func beat(_ kind: BeatKind, for service: String, duration: Duration?, exitStatus: Int?,
-                       at now: Date) throws(AgentRefusal) -> [AgentEvent] {
+                       body: PingBody? = nil, at now: Date) throws(AgentRefusal) -> [AgentEvent] {
         guard let i = index[service] else { throw .unknownService(service) }
         guard case .heartbeat(var tracker) = entries[i].health else {
             throw .notAHeartbeatService(service, kind: entries[i].config.check.kind)
         }
-        let transition = tracker.beat(kind, at: now, duration: duration, exitStatus: exitStatus)
+        let transition = tracker.beat(kind, at: now, duration: duration, exitStatus: exitStatus, body: body)
         entries[i].health = .heartbeat(tracker)
         stateVersion &+= 1
-        return decide(after: transition.map { [$0] } ?? [], at: now)
+        var events = decide(after: transition.map { [$0] } ?? [], at: now)
+        guard let body, transition != nil else { return events }
+        // The ping's body goes with what it caused: the service's change and
+        // the group decisions that change made.
+        for j in events.indices where events[j].service == service {
+            events[j].pingBody = body
+            recentEvents.update(events[j].id) { $0.pingBody = body }
+        }
+        return events
     }
 
     // MARK: Deciding

@@ -13,7 +13,8 @@ public enum AgentInput: Sendable {
     /// every change recorded since the last decision, in order.
     case roundEnded
     /// A job pushed a heartbeat (`/v1/heartbeat/{name}[/start|/fail|/{code}]`).
-    case heartbeat(BeatKind, service: String, duration: Duration? = nil, exitStatus: Int? = nil)
+    /// `body`: the tail of what the ping carried (`agent.ping_body_limit`).
+    case heartbeat(BeatKind, service: String, duration: Duration? = nil, exitStatus: Int? = nil, body: PingBody? = nil)
     /// Time passed: heartbeat deadlines, flapping settling, maintenance expiry,
     /// deferred group decisions.
     case tick

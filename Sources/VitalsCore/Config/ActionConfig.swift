@@ -17,8 +17,10 @@ public struct ActionConfig: Sendable, Equatable {
 public enum ActionKind: Sendable, Equatable {
     /// Run argv directly (no shell) with the event in the environment.
     case exec(argv: [String], env: [String: String])
-    /// Send the event JSON to a URL.
-    case webhook(url: String, method: String, body: String?, headers: [HTTPHeaderField])
+    /// Send the event JSON (or a template, or a preset's body) to a URL.
+    case webhook(WebhookAction)
+    /// Mail the event as plain text through SMTP.
+    case email(EmailAction)
     /// Write the event to the agent's log.
     case log
 
@@ -26,6 +28,7 @@ public enum ActionKind: Sendable, Equatable {
         switch self {
         case .exec: "exec"
         case .webhook: "webhook"
+        case .email: "email"
         case .log: "log"
         }
     }

@@ -15,17 +15,22 @@ public struct AgentSettings: Sendable, Equatable {
     /// `isolation:` — when the agent assumes it is the one cut off and holds
     /// every automatic failover.
     public var isolation: IsolationSettings
+    /// How much of a ping's body is kept, the tail (`PingBody`): with the
+    /// heartbeat's recent pings and the event the ping caused. 0 keeps none.
+    /// Default 10 KiB; at most 1 MiB (the largest request body the agent reads).
+    public var pingBodyLimit: Int
 
     public init(listen: [ListenAddress] = [.init(host: "127.0.0.1", port: 9310)],
                 stateDir: String = "./.vitals", tokenFile: String? = nil,
                 logLevel: LogLevel = .info, allowGetHeartbeats: Bool = false,
-                isolation: IsolationSettings = .init()) {
+                isolation: IsolationSettings = .init(), pingBodyLimit: Int = PingBody.defaultLimit) {
         self.listen = listen
         self.stateDir = stateDir
         self.tokenFile = tokenFile ?? (stateDir as NSString).appendingPathComponent("token")
         self.logLevel = logLevel
         self.allowGetHeartbeats = allowGetHeartbeats
         self.isolation = isolation
+        self.pingBodyLimit = pingBodyLimit
     }
 }
 

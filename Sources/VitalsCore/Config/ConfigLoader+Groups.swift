@@ -7,9 +7,12 @@ extension ConfigReader {
     static let groupKeys = ["mode", "members", "failback", "failback_delay", "min_healthy", "cooldown",
                             "max_failovers", "window", "on", "balance", "weights", "latency_tolerance",
                             "degraded_weight"]
-    static let actionKinds = ["exec", "webhook", "log"]
+    static let actionKinds = ["exec", "webhook", "email", "log"]
     static let actionKeys = actionKinds + ["timeout", "retries"]
-    static let webhookKeys = ["url", "method", "body", "headers"]
+    static let webhookKeys = ["url", "url_file", "method", "body", "headers", "preset",
+                              "routing_key", "routing_key_file", "api_key", "api_key_file"]
+    static let emailKeys = ["url", "from", "to", "starttls", "username", "password", "password_file", "ca_file",
+                            "subject", "body"]
 
     /// Default wait before an active-passive group fails back to a recovered
     /// higher-priority member.
@@ -249,6 +252,8 @@ extension ConfigReader {
             return readExec(entry).map { ActionKind.exec(argv: $0.argv, env: $0.env) }
         case "webhook":
             return readWebhook(entry)
+        case "email":
+            return readEmail(entry)
         case "log":
             // `log: {}`, `log: true` and a bare `log:` all mean "log it".
             if case .mapping(let mapping) = entry.value, mapping.isEmpty { return .log }
@@ -264,11 +269,131 @@ extension ConfigReader {
     private func readWebhook(_ entry: ConfigEntry) -> ActionKind? {
         guard let fields = fields(entry.value, entry.path, allowed: Self.webhookKeys) else { return nil }
         let errorsBefore = errors.count
-        let url = require("url", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readURL($0) }
+        let preset = fields["preset"].flatMap { oneOf($0, WebhookPreset.self) }
+        let url = readSecret(fields, text: "url", file: "url_file", in: entry, required: preset?.defaultURL == nil,
+                             check: { self.readURL($0) != nil })
         let method = fields["method"].flatMap { readMethod($0) } ?? "POST"
-        let body = fields["body"].flatMap { string($0, allowEmpty: true) }
+        var body: String?
+        if let e = fields["body"], let text = string(e, allowEmpty: true) {
+            if let problem = EventTemplate.validate(text) {
+                fail(e.path, at: e.value, problem)
+            } else if preset != nil {
+                fail(e.path, at: e.keyNode, "a preset makes its own body; remove body or preset")
+            } else {
+                body = text
+            }
+        }
         let headers = fields["headers"].flatMap { readHeaders($0) } ?? []
-        guard errors.count == errorsBefore, let url else { return nil }
-        return .webhook(url: url, method: method, body: body, headers: headers)
+        for header in fields["headers"].flatMap({ entries($0.value, $0.path, nullIsEmpty: true) }) ?? [] {
+            if let text = header.value.scalarText, EnvironmentReferences.names(in: text) == nil {
+                fail(header.path, at: header.value, Self.badReference)
+            }
+        }
+        var key: SecretText?
+        for (name, keyPreset) in [("routing_key", WebhookPreset.pagerduty), ("api_key", .opsgenie)] {
+            let given = fields[name] ?? fields[name + "_file"]
+            if let given, preset != keyPreset {
+                fail(given.path, at: given.keyNode, "only for preset: \(keyPreset.rawValue)")
+            } else if preset == keyPreset {
+                key = readSecret(fields, text: name, file: name + "_file", in: entry, required: true)
+            }
+        }
+        guard errors.count == errorsBefore else { return nil }
+        return .webhook(WebhookAction(url: url, method: method, body: body, headers: headers, preset: preset, key: key))
+    }
+
+    private func readEmail(_ entry: ConfigEntry) -> ActionKind? {
+        guard let fields = fields(entry.value, entry.path, allowed: Self.emailKeys) else { return nil }
+        let errorsBefore = errors.count
+        var url: String?
+        if let e = require("url", in: fields, entry.path, at: entry.keyNode.mark) {
+            if let text = e.value.scalarText, let parts = URLComponents(string: text),
+               let scheme = parts.scheme?.lowercased(), scheme == "smtp" || scheme == "smtps",
+               let host = parts.host, !host.isEmpty, parts.user == nil, parts.password == nil {
+                url = text
+            } else {
+                fail(e.path, at: e.value,
+                     "expected an smtp:// or smtps:// URL with a host (and no password: use password_file), got \(describe(e.value))")
+            }
+        }
+        let from = require("from", in: fields, entry.path, at: entry.keyNode.mark).flatMap { readAddress($0) }
+        var to: [String] = []
+        if let e = require("to", in: fields, entry.path, at: entry.keyNode.mark), let items = stringList(e) {
+            for (text, node, path) in items {
+                if Self.isMailAddress(text) { to.append(text) } else { fail(path, at: node, Self.badAddress(text)) }
+            }
+            if items.isEmpty { fail(e.path, at: e.value, "expected at least one address") }
+        }
+        let username = fields["username"].flatMap { string($0) }
+        let password = readSecret(fields, text: "password", file: "password_file", in: entry, required: false)
+        if password != nil, username == nil, let e = fields["password"] ?? fields["password_file"] {
+            fail(e.path, at: e.keyNode, "a password needs a username")
+        }
+        let starttls = fields["starttls"].flatMap { oneOf($0, EmailAction.StartTLS.self) }
+            ?? (username != nil ? .required : .opportunistic)
+        let caFile = fields["ca_file"].flatMap { string($0) }
+        var templates: [String: String] = [:]
+        for name in ["subject", "body"] {
+            guard let e = fields[name], let text = string(e, allowEmpty: name == "body") else { continue }
+            if let problem = EventTemplate.validate(text) { fail(e.path, at: e.value, problem) } else { templates[name] = text }
+        }
+        guard errors.count == errorsBefore, let url, let from else { return nil }
+        return .email(EmailAction(url: url, from: from, to: to, starttls: starttls, username: username, password: password,
+                                  caFile: caFile, subject: templates["subject"], body: templates["body"]))
+    }
+
+    private func readAddress(_ entry: ConfigEntry) -> String? {
+        guard let text = string(entry) else { return nil }
+        guard Self.isMailAddress(text) else {
+            fail(entry.path, at: entry.value, Self.badAddress(text))
+            return nil
+        }
+        return text
+    }
+
+    private static func badAddress(_ text: String) -> String {
+        "expected a mail address like ops@example.com, got \"\(text)\""
+    }
+
+    /// `local@domain`: one `@`, no spaces, angle brackets or line breaks (a
+    /// header or an SMTP command must not be able to grow from it).
+    static func isMailAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+        return text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7f && !"<>(),;:\\\"[]".unicodeScalars.contains($0) }
+    }
+
+    static let badReference = "a ${ without its }, or a variable name that is not letters, digits and _"
+
+    /// A secret written as `text` (with `${NAME}` references) or read from the
+    /// file at `file`: one of the two. `check` validates a written value
+    /// that names no variable.
+    private func readSecret(_ fields: ConfigFields, text: String, file: String, in entry: ConfigEntry, required: Bool,
+                            check: ((ConfigEntry) -> Bool)? = nil) -> SecretText? {
+        switch (fields[text], fields[file]) {
+        case (let e?, _?):
+            fail(e.path, at: e.keyNode, "give \(text) or \(file), not both")
+            return nil
+        case (let e?, nil):
+            guard let value = string(e) else { return nil }
+            guard let names = EnvironmentReferences.names(in: value) else {
+                fail(e.path, at: e.value, Self.badReference)
+                return nil
+            }
+            if names.isEmpty, let check, !check(e) { return nil }
+            return .text(value)
+        case (nil, let e?):
+            return string(e).map { .file($0) }
+        case (nil, nil):
+            if required { fail(entry.path, at: entry.keyNode.mark, "missing required key \"\(text)\" (or \(file))") }
+            return nil
+        }
+    }
+}
+
+extension Node {
+    /// The text of a scalar; nil for anything else.
+    var scalarText: String? {
+        if case .scalar(let scalar) = self { scalar.string } else { nil }
     }
 }

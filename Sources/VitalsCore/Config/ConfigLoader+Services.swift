@@ -250,7 +250,7 @@ extension ConfigReader {
     }
 
     /// Bytes: `65536`, `64KiB`, `1MiB`; 1 byte to 64 MiB.
-    private func readSize(_ entry: ConfigEntry) -> Int? {
+    func readSize(_ entry: ConfigEntry) -> Int? {
         let limit = 64 << 20
         if case .scalar(let scalar) = entry.value {
             let text = scalar.string

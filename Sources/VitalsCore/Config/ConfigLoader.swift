@@ -63,7 +63,8 @@ public enum ConfigLoader {
 
 extension ConfigReader {
     static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions", "cluster"]
-    static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation"]
+    static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation",
+                            "ping_body_limit"]
     static let isolationKeys = ["enabled", "share", "window", "witness", "settle"]
     static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
                              "fall_window", "flapping"]
@@ -149,6 +150,17 @@ extension ConfigReader {
         let allowGet = fields["allow_get_heartbeats"].flatMap { bool($0) } ?? defaults.allowGetHeartbeats
         var settings = AgentSettings(listen: listen, stateDir: stateDir, tokenFile: tokenFile,
                                      logLevel: logLevel, allowGetHeartbeats: allowGet)
+        if let e = fields["ping_body_limit"] {
+            if e.value.scalarText == "0" {
+                settings.pingBodyLimit = 0
+            } else if let size = readSize(e) {
+                if size > 1 << 20 {
+                    fail(e.path, at: e.value, "must be at most 1MiB (the largest request the agent reads), got \(describe(e.value))")
+                } else {
+                    settings.pingBodyLimit = size
+                }
+            }
+        }
         var found: [String: ConfigEntry] = [:]
         if let item = fields["isolation"],
            let isolation = self.fields(item.value, item.path, allowed: Self.isolationKeys, nullIsEmpty: true) {

@@ -6,7 +6,7 @@ import Foundation
 public struct ActionOutcome: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The action's name from `actions:`.
     public var action: String
-    /// The runner kind: "exec", "webhook", "log".
+    /// The runner kind: "exec", "webhook", "email", "log".
     public var kind: String
     /// `AgentEvent.id` of the event the action ran for.
     public var eventID: UInt64

@@ -26,6 +26,9 @@ public struct AgentEvent: Codable, Sendable, Equatable {
     public var actions: [ActionOutcome]
     /// For a service put in maintenance: when it ends by itself, if it does.
     public var until: Date?
+    /// For a heartbeat's change of state (and a group decision it caused):
+    /// the tail of the body sent with the ping that caused it.
+    public var pingBody: PingBody?
 
     public init(id: UInt64, time: Date, kind: EventKind, group: String? = nil, service: String? = nil,
                 from: String? = nil, to: String? = nil, reason: String, rule: String? = nil,

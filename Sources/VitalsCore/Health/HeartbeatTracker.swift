@@ -10,6 +10,25 @@ public enum BeatKind: String, Sendable, Equatable, Codable, CaseIterable {
     case fail
 }
 
+/// One ping as the agent received it, for `GET /v1/services/{name}`.
+public struct BeatRecord: Sendable, Equatable {
+    public var time: Date
+    public var kind: BeatKind
+    public var exitStatus: Int?
+    /// As the job reported it.
+    public var duration: Duration?
+    /// The tail of what the ping carried.
+    public var body: PingBody?
+
+    public init(time: Date, kind: BeatKind, exitStatus: Int? = nil, duration: Duration? = nil, body: PingBody? = nil) {
+        self.time = time
+        self.kind = kind
+        self.exitStatus = exitStatus
+        self.duration = duration
+        self.body = body
+    }
+}
+
 /// The health of one `heartbeat` service: the service pushes beats; a run
 /// overdue by its period makes it late (`degraded`), and a missed deadline
 /// marks it down. Pure: every input carries its own time.
@@ -86,6 +105,11 @@ public struct HeartbeatTracker: Sendable {
     public private(set) var consecutiveSuccesses = 0
     /// Fail beats and missed deadlines in a row.
     public private(set) var consecutiveFailures = 0
+    /// The last `recentBeatCapacity` pings, oldest first, with their bodies.
+    /// Kept in memory only: a restart begins an empty list.
+    public private(set) var recentBeats: [BeatRecord] = []
+    /// How many pings `recentBeats` keeps: 5.
+    public static let recentBeatCapacity = 5
 
     /// The time after which a `tick` marks the service late if no run
     /// completes; with a schedule, the scheduled time of the next expected run.
@@ -182,9 +206,11 @@ public struct HeartbeatTracker: Sendable {
     /// Records one pushed beat at `now`. `duration` and `exitStatus` are as
     /// the job reported them (finishing beats only).
     public mutating func beat(_ kind: BeatKind, at now: Date, duration: Duration? = nil,
-                              exitStatus: Int? = nil) -> HealthTransition? {
+                              exitStatus: Int? = nil, body: PingBody? = nil) -> HealthTransition? {
         let failed: Bool
         lastPing = now
+        recentBeats.append(BeatRecord(time: now, kind: kind, exitStatus: exitStatus, duration: duration, body: body))
+        if recentBeats.count > Self.recentBeatCapacity { recentBeats.removeFirst(recentBeats.count - Self.recentBeatCapacity) }
         defer { rescheduled() }
         switch kind {
         case .start:

@@ -19,6 +19,11 @@ struct Exec: ParsableCommand {
         /v1/heartbeat/NAME/STATUS?duration=… with the job's exit status (0 is success). \
         SIGTERM and SIGINT are passed on to the job.
 
+        The job's stdout and stderr pass through pipes on their way to this process's own, \
+        and the last bytes of both (agent.ping_body_limit from the config, default 10 KiB) \
+        go with the final ping as its body, where the agent keeps them with the beat and \
+        its event. --no-output leaves the job this process's stdout and stderr and sends no body.
+
         Exits with the job's exit status, 128+N when a signal N killed it, 127 when the \
         command was not found and 126 when it could not be executed (as shells do; both are \
         reported as failures). An agent that cannot be reached, or refuses the ping, gets \
@@ -55,6 +60,9 @@ struct Exec: ParsableCommand {
 
     @Option(help: ArgumentHelp("Bound on each ping to the agent, e.g. 5s or 500ms.", valueName: "duration"))
     var timeout: String = "5s"
+
+    @Flag(help: "Do not send the tail of the job's output with the final ping.")
+    var noOutput = false
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The job, after --: a program and its arguments.",
                                                            valueName: "command"))
@@ -107,14 +115,16 @@ struct Exec: ParsableCommand {
                                  timeout: DurationText.parse(timeout) ?? .seconds(5))
         ping.send(.start)
 
-        let outcome = CronJob.run(command, signals: signals)
+        let limit = loaded?.agent.pingBodyLimit ?? PingBody.defaultLimit
+        let output = noOutput || limit == 0 ? nil : OutputTail(limit: limit)
+        let outcome = CronJob.run(command, signals: signals, output: output)
         switch outcome {
         case .finished(let exitStatus, let duration):
-            ping.send(.finished(exitStatus: exitStatus, duration: duration))
+            ping.send(.finished(exitStatus: exitStatus, duration: duration), body: output?.bytes ?? [])
             throw ExitCode(exitStatus)
         case .cannotStart(let exitStatus, let message):
             printError("vitals exec: \(message)")
-            ping.send(.finished(exitStatus: exitStatus, duration: .zero))
+            ping.send(.finished(exitStatus: exitStatus, duration: .zero), body: Array("vitals exec: \(message)\n".utf8))
             throw ExitCode(exitStatus)
         }
     }
@@ -191,11 +201,13 @@ struct HeartbeatPing {
         }
     }
 
-    func send(_ beat: Beat) {
+    /// `body`: what the agent keeps with the beat (the tail of the job's output).
+    func send(_ beat: Beat, body: [UInt8] = []) {
         let target = url(for: beat)
         var headers: [String: String] = [:]
         if case .token(let secret) = credential { headers["Authorization"] = "Bearer \(secret)" }
-        switch HTTPFetch.request("POST", url: target, headers: headers, body: [], timeout: timeout) {
+        if !body.isEmpty { headers["Content-Type"] = "text/plain; charset=utf-8" }
+        switch HTTPFetch.request("POST", url: target, headers: headers, body: body, timeout: timeout) {
         case .failure(let failure):
             warn(target, failure.message)
         case .success(let response) where (200..<300).contains(response.status):
@@ -249,8 +261,8 @@ enum CronJob {
         case cannotStart(exitStatus: Int32, message: String)
     }
 
-    static func run(_ argv: [String], signals: SignalForwarding) -> Outcome {
-        switch ForegroundProcess.run(argv, signals: signals) {
+    static func run(_ argv: [String], signals: SignalForwarding, output: OutputTail? = nil) -> Outcome {
+        switch ForegroundProcess.run(argv, signals: signals, output: output) {
         case .success(let exit):
             return .finished(exitStatus: exit.shellStatus, duration: exit.duration)
         case .failure(let failure):
