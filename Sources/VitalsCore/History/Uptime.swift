@@ -1,0 +1,101 @@
+import Foundation
+
+/// A service's uptime over a span: the share of minutes *with data* that
+/// were serving. Minutes with no probe result (the agent was stopped, the
+/// service not yet configured) count neither up nor down; they are
+/// reported as `noDataSeconds` and, at minute resolution, as `gaps`.
+public struct UptimeFigure: Sendable, Equatable {
+    /// A run of minutes without data.
+    public struct Gap: Sendable, Equatable {
+        public var from: Int64
+        public var to: Int64
+        public init(from: Int64, to: Int64) {
+            self.from = from
+            self.to = to
+        }
+    }
+
+    /// The span, in seconds since the epoch, aligned to the buckets used.
+    public var from: Int64
+    public var to: Int64
+    /// upSeconds / observedSeconds; nil when no minute has data.
+    public var ratio: Double?
+    public var observedSeconds: Int64
+    public var upSeconds: Double
+    public var noDataSeconds: Int64
+    /// At minute resolution; nil when computed from hours.
+    public var gaps: [Gap]?
+
+    public var downSeconds: Double { Double(observedSeconds) - upSeconds }
+}
+
+public enum Uptime {
+    /// Uptime over `[from, to)` from buckets of `length` seconds (60 or
+    /// 3600), for one service. `from` is aligned down and `to` up to the
+    /// bucket length; buckets outside are ignored.
+    public static func compute(_ buckets: [HistoryBucket], from: Int64, to: Int64, length: Int64) -> UptimeFigure {
+        let start = HistoryBucket.floorStart(from, length: length)
+        let end = max(start, HistoryBucket.floorStart(to + length - 1, length: length))
+        var minutes: Int64 = 0
+        var up: Double = 0
+        var covered = Set<Int64>()
+        for bucket in buckets where bucket.start >= start && bucket.start < end && bucket.minutes > 0 {
+            minutes += bucket.minutes
+            up += bucket.upMinutes
+            if length == HistoryBucket.minute { covered.insert(bucket.start) }
+        }
+        let observed = minutes * 60
+        var gaps: [UptimeFigure.Gap]?
+        if length == HistoryBucket.minute {
+            var runs: [UptimeFigure.Gap] = []
+            var t = start
+            while t < end {
+                if !covered.contains(t) {
+                    if let last = runs.last, last.to == t { runs[runs.count - 1].to = t + 60 } else { runs.append(.init(from: t, to: t + 60)) }
+                }
+                t += 60
+            }
+            gaps = runs
+        }
+        return UptimeFigure(from: start, to: end, ratio: minutes > 0 ? up / Double(minutes) : nil,
+                            observedSeconds: observed, upSeconds: up * 60,
+                            noDataSeconds: max(0, end - start - observed), gaps: gaps)
+    }
+}
+
+/// One point of a history series: the buckets of `[time, time + step)` merged.
+public struct HistoryPoint: Sendable, Equatable {
+    public var time: Int64
+    public var step: Int64
+    public var bucket: HistoryBucket
+
+    public var state: BucketState { bucket.state }
+    /// Serving share of the minutes with data; nil without data.
+    public var uptime: Double? { bucket.minutes > 0 ? bucket.upMinutes / Double(bucket.minutes) : nil }
+    public func latency(_ q: Double) -> Double? {
+        bucket.histogram.quantile(q, minMs: bucket.latencyMinMs, maxMs: bucket.latencyMaxMs)
+    }
+    public var latencyAverageMs: Double? {
+        bucket.latencyCount > 0 ? Double(bucket.latencySumMs) / Double(bucket.latencyCount) : nil
+    }
+}
+
+public enum HistorySeries {
+    /// Points every `step` seconds over `[from, to)` (aligned down to `step`),
+    /// one per step even where there is no data, from buckets of one
+    /// service. `step` should be a multiple of the buckets' length.
+    public static func points(_ buckets: [HistoryBucket], service: String, from: Int64, to: Int64, step: Int64) -> [HistoryPoint] {
+        let start = HistoryBucket.floorStart(from, length: step)
+        guard step > 0, to > start else { return [] }
+        let count = Int((to - start + step - 1) / step)
+        var points = (0..<count).map { i in
+            let t = start + Int64(i) * step
+            return HistoryPoint(time: t, step: step, bucket: HistoryBucket(service: service, start: t, length: step))
+        }
+        for bucket in buckets where bucket.start >= start && bucket.start < to {
+            let i = Int((bucket.start - start) / step)
+            points[i].bucket = points[i].bucket.merged(with: bucket)
+        }
+        return points
+    }
+}
