@@ -167,6 +167,7 @@ public enum HistoryDatabase {
                     let select = try db.prepare(HistorySchema.selectMinute)
                     try select.bind([.text(bucket.service), .int(bucket.start)])
                     let stored = try select.step() ? HistorySchema.bucket(select, length: HistoryBucket.minute) : nil
+                    select.reset()
                     let (minute, delta) = HistoryBucket.write(bucket, over: stored)
                     try db.prepare(HistorySchema.replaceMinute).run(HistorySchema.values(minute))
                     hourDelta = delta
@@ -230,6 +231,7 @@ public enum HistoryDatabase {
     /// When the last run stopped writing, if it wrote at all.
     static func dataUntil(_ db: SQLiteConnection) throws(SQLiteError) -> Date? {
         let s = try db.prepare("SELECT value FROM meta WHERE key = 'data_until'")
+        defer { s.reset() }
         guard try s.step(), let text = s.text(0), let value = Int64(text) else { return nil }
         return Date(timeIntervalSince1970: Double(value) / 1000)
     }

@@ -81,6 +81,7 @@ final class SQLiteConnection: @unchecked Sendable {
     /// The first column of the first row, as text (for pragmas).
     func text(_ sql: String) throws(SQLiteError) -> String? {
         let statement = try prepare(sql)
+        defer { statement.reset() }
         guard try statement.step() else { return nil }
         return statement.text(0)
     }
