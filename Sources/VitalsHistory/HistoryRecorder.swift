@@ -30,6 +30,8 @@ public final class HistoryRecorder: Sendable {
     }
     private let pending = Mutex(Pending())
     private let wake = NSCondition()
+    /// Signalled when the writer has tried to open the file.
+    private let opened = NSCondition()
 
     private struct Writer {
         var db: SQLiteConnection?
@@ -50,6 +52,8 @@ public final class HistoryRecorder: Sendable {
     private struct Shared {
         var generation = 0
         var ready = false
+        /// Why the file could not be opened, if it could not.
+        var failure: String?
         /// Minute buckets before this are on disk.
         var dataUntil: Date?
         /// service → window name → ratio, for `/metrics`.
@@ -132,10 +136,13 @@ public final class HistoryRecorder: Sendable {
             shared.withLock {
                 $0.generation = generation
                 $0.ready = true
+                $0.failure = nil
             }
         } catch {
+            shared.withLock { $0.failure = error.description }
             warn("history: cannot open \(path): \(error); history is not recorded, probing and failover go on")
         }
+        opened.lock(); opened.broadcast(); opened.unlock()
     }
 
     private func handle(_ error: SQLiteError, _ w: inout Writer, now: Date) {
@@ -300,6 +307,11 @@ public final class HistoryRecorder: Sendable {
             w.db?.close()
             w.db = nil
         }
+        // The last connection to close checkpoints the WAL into the file.
+        reader.withLock { r in
+            r.db?.close()
+            r.db = nil
+        }
     }
 
     // MARK: Reading (readers' threads; never the writer's connection)
@@ -311,9 +323,15 @@ public final class HistoryRecorder: Sendable {
 
     /// Runs `body` with a read connection of its own, opened anew when the
     /// file was replaced. Throws when history is not available.
-    public func read<T: Sendable>(_ body: (HistoryQueries) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
-        let (generation, ready) = shared.withLock { ($0.generation, $0.ready) }
-        guard ready else { throw SQLiteError(call: "open", code: 14, message: "history is not open yet") }
+    /// Right after start, waits up to `openTimeout` seconds for the writer
+    /// to open (or replace) the file.
+    public func read<T: Sendable>(openTimeout: Double = 5, _ body: (HistoryQueries) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+        let deadline = Date().addingTimeInterval(openTimeout)
+        opened.lock()
+        while shared.withLock({ !$0.ready && $0.failure == nil }), opened.wait(until: deadline) {}
+        opened.unlock()
+        let (generation, ready, failure) = shared.withLock { ($0.generation, $0.ready, $0.failure) }
+        guard ready else { throw SQLiteError(call: "open", code: 14, message: failure ?? "history is not open yet") }
         return try reader.withLock { (r: inout Reader) throws(SQLiteError) -> T in
             if r.db == nil || r.generation != generation {
                 r.db?.close()
@@ -333,23 +351,23 @@ public struct HistoryQueries: Sendable {
     public let dataUntil: Date?
     public let now: Date
 
-    /// The end of known data: `to`, or the last flush if earlier.
-    func end(_ to: Date) -> Int64 {
-        let limit = dataUntil.map { min($0, to) } ?? to
-        return Int64(limit.timeIntervalSince1970.rounded(.down))
-    }
-
     /// Minutes when the span lies within the minutes' retention, else hours.
     public func length(from: Date) -> Int64 {
         from >= now.addingTimeInterval(-settings.minutes.seconds) ? HistoryBucket.minute : HistoryBucket.hour
     }
 
+    /// Uptime over `[from, to)`, `to` no later than now. The minute in
+    /// progress counts only once it has data on disk (a restart within it);
+    /// before that it is not yet known, rather than "no data".
     public func uptime(service: String, from: Date, to: Date) throws(SQLiteError) -> UptimeFigure {
         let length = length(from: from)
         let start = Int64(from.timeIntervalSince1970.rounded(.down))
-        let end = max(start, end(to))
+        let until = Int64(min(to, now).timeIntervalSince1970.rounded(.down))
+        let current = HistoryBucket.start(of: now, length: 60)
+        var end = max(start, length == HistoryBucket.minute ? HistoryBucket.floorStart(until + 59, length: 60) : until)
         let buckets = try HistoryDatabase.buckets(service: service, from: HistoryBucket.floorStart(start, length: length),
                                                   to: end, length: length, db: db)
+        if length == HistoryBucket.minute, end > current, buckets.last?.start != current { end = max(start, current) }
         return Uptime.compute(buckets, from: start, to: end, length: length)
     }
 

@@ -136,10 +136,11 @@ import Testing
         #expect(before.noDataSeconds == 600)
         #expect(before.gaps == [.init(from: start - 600, to: start)])
 
-        // Unaligned ends widen to whole minutes.
-        let unaligned = Uptime.compute(Self.tenMinutes(), from: start + 30, to: start + 90, length: 60)
+        // An unaligned start takes in its whole minute.
+        let unaligned = Uptime.compute(Self.tenMinutes(), from: start + 30, to: start + 120, length: 60)
         #expect(unaligned.from == start && unaligned.to == start + 120)
         #expect(unaligned.ratio == 1)
+        #expect(unaligned.noDataSeconds == 0)
     }
 
     @Test func hourUptimeIsTheSumOfItsMinutes() {
@@ -152,6 +153,9 @@ import Testing
         #expect(figure.ratio == 4.5 / 8)
         #expect(figure.noDataSeconds == 3600 - 480)
         #expect(figure.gaps == nil)
+        // The hour in progress, 10 minutes in: its future is not "no data".
+        let inProgress = Uptime.compute([hour], from: start, to: start + 600, length: 3600)
+        #expect(inProgress.noDataSeconds == 120)
     }
 
     @Test func seriesHasOnePointPerStepWithDataOrNot() {

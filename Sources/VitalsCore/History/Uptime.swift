@@ -31,11 +31,13 @@ public struct UptimeFigure: Sendable, Equatable {
 
 public enum Uptime {
     /// Uptime over `[from, to)` from buckets of `length` seconds (60 or
-    /// 3600), for one service. `from` is aligned down and `to` up to the
-    /// bucket length; buckets outside are ignored.
+    /// 3600), for one service. `from` is aligned down to the bucket length
+    /// (so a bucket is never half in); `to` is taken as given, so the hour
+    /// in progress does not count its future as no data. Buckets starting
+    /// outside are ignored.
     public static func compute(_ buckets: [HistoryBucket], from: Int64, to: Int64, length: Int64) -> UptimeFigure {
         let start = HistoryBucket.floorStart(from, length: length)
-        let end = max(start, HistoryBucket.floorStart(to + length - 1, length: length))
+        let end = max(start, to)
         var minutes: Int64 = 0
         var up: Double = 0
         var covered = Set<Int64>()
