@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
-#   scripts/install-deps.sh            build and run dependencies (libcurl headers, tzdata)
+#   scripts/install-deps.sh            build and run dependencies (libcurl and SQLite headers, tzdata)
 #   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
@@ -11,6 +11,8 @@ need() { for p in "$@"; do have_pkg "$p" || want+=("$p"); done; }
 
 command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
+# The history store (history.sqlite): SQLite's C API, through the CSQLite system-library target.
+pkg-config --exists sqlite3 2>/dev/null || need libsqlite3-dev
 # Heartbeat schedules name time zones (tz: Europe/Berlin): Foundation reads them from /usr/share/zoneinfo.
 [ -e /usr/share/zoneinfo/UTC ] || need tzdata
 for extra in "$@"; do

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import VitalsAgent
+import VitalsCore
 import VitalsProbe
 import VitalsTestKit
 
@@ -108,5 +110,25 @@ import VitalsTestKit
         let uptime = try Self.json("\(base)/v1/services/api/uptime")
         #expect(uptime["service"] as? String == "api")
         #expect(try Self.json("\(base)/v1/status")["services"] != nil)
+    }
+}
+
+/// `vitals_uptime_ratio` comes from the history's cache.
+@Suite struct HistoryMetricsTests {
+    @Test func uptimeRatiosAreRenderedPerServiceAndWindow() throws {
+        let config = try ConfigLoader.load(yaml: """
+            services:
+              api: { tcp: { host: 127.0.0.1, port: 1 } }
+              db: { tcp: { host: 127.0.0.1, port: 2 } }
+            """)
+        let owner = StateOwner(config: config, configPath: "", clock: ManualClock(), publish: { _ in })
+        let text = MetricsRenderer.render(view: owner.view, metrics: ProbeMetrics(),
+                                          uptimes: ["api": ["24h": 0.5, "7d": 0.75, "30d": 1]],
+                                          scheduler: nil, store: nil, openConnections: nil, now: Date())
+        #expect(text.contains("# TYPE vitals_uptime_ratio gauge\n"))
+        #expect(text.contains(#"vitals_uptime_ratio{service="api",window="24h"} 0.5"#))
+        #expect(text.contains(#"vitals_uptime_ratio{service="api",window="7d"} 0.75"#))
+        #expect(text.contains(#"vitals_uptime_ratio{service="api",window="30d"} 1"#))
+        #expect(!text.contains(#"vitals_uptime_ratio{service="db""#)) // no data: no sample
     }
 }
