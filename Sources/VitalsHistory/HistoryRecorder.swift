@@ -371,6 +371,23 @@ public struct HistoryQueries: Sendable {
         return Uptime.compute(buckets, from: start, to: end, length: length)
     }
 
+    /// A group's uptime: minutes when its best member served (`Uptime.group`).
+    public func groupUptime(group: String, members: [String], from: Date, to: Date) throws(SQLiteError) -> UptimeFigure {
+        let length = length(from: from)
+        let start = Int64(from.timeIntervalSince1970.rounded(.down))
+        let until = Int64(min(to, now).timeIntervalSince1970.rounded(.down))
+        let current = HistoryBucket.start(of: now, length: 60)
+        var end = max(start, length == HistoryBucket.minute ? HistoryBucket.floorStart(until + 59, length: 60) : until)
+        var all: [[HistoryBucket]] = []
+        for member in members {
+            all.append(try HistoryDatabase.buckets(service: member, from: HistoryBucket.floorStart(start, length: length),
+                                                   to: end, length: length, db: db))
+        }
+        let buckets = Uptime.group(all, name: group)
+        if length == HistoryBucket.minute, end > current, buckets.last?.start != current { end = max(start, current) }
+        return Uptime.compute(buckets, from: start, to: end, length: length)
+    }
+
     public func series(service: String, from: Date, to: Date, step: Int64) throws(SQLiteError) -> [HistoryPoint] {
         let length = step % HistoryBucket.hour == 0 && length(from: from) == HistoryBucket.hour ? HistoryBucket.hour
             : (step < HistoryBucket.hour ? HistoryBucket.minute : length(from: from))

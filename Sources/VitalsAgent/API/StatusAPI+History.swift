@@ -15,6 +15,7 @@ extension StatusAPI {
         guard path.first == "v1", history != nil else { return false }
         switch (path.count, path.dropFirst().first) {
         case (4, "services"): return path[3] == "history" || path[3] == "uptime"
+        case (4, "groups"): return path[3] == "uptime"
         case (2, "outages"): return true
         case (2, "events"):
             return ["from", "to", "group", "service"].contains { request.queryValue($0) != nil }
@@ -36,6 +37,24 @@ extension StatusAPI {
         }
         do {
             switch path.first {
+            case "groups":
+                let name = path[1]
+                guard let group = owner.view.config.group(named: name) else {
+                    return .error(status: .notFound, message: "no such group: \(name)")
+                }
+                let from = try request.queryValue("from").map { _ in try time("from", now).get() }
+                let to = try time("to", now).get()
+                let answer = try history.read { q throws(SQLiteError) in
+                    var windows: [String: UptimeDoc] = [:]
+                    for window in HistoryRecorder.windows {
+                        let start = now.addingTimeInterval(-Double(window.seconds))
+                        windows[window.name] = UptimeDoc(try q.groupUptime(group: name, members: group.members, from: start, to: now))
+                    }
+                    var range: UptimeDoc?
+                    if let from { range = UptimeDoc(try q.groupUptime(group: name, members: group.members, from: from, to: to)) }
+                    return GroupUptimeAnswer(group: name, members: group.members, windows: windows, range: range)
+                }
+                return .json(body: view.encode(answer))
             case "services":
                 let name = path[1]
                 guard owner.view.config.service(named: name) != nil else {
@@ -162,6 +181,14 @@ struct UptimeAnswer: Encodable, Sendable {
     var range: UptimeDoc?
     /// Minutes before this are on disk; the minute in progress is not yet.
     var dataUntil: Date?
+}
+
+struct GroupUptimeAnswer: Encodable, Sendable {
+    var group: String
+    var members: [String]
+    /// Minutes when at least one member served, over the minutes with data.
+    var windows: [String: UptimeDoc]
+    var range: UptimeDoc?
 }
 
 struct PointDoc: Encodable, Sendable {

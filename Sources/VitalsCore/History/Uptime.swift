@@ -101,3 +101,24 @@ public enum HistorySeries {
         return points
     }
 }
+
+extension Uptime {
+    /// A group's buckets from its members': the group serves while its best
+    /// member serves, so each bucket takes the highest serving share among
+    /// the members with data then (and their latest latency figures are not
+    /// kept). Exact for minutes; for hours, the best member's hour, which
+    /// can only overstate a group whose members failed at different minutes.
+    public static func group(_ members: [[HistoryBucket]], name: String) -> [HistoryBucket] {
+        var best: [Int64: HistoryBucket] = [:]
+        for buckets in members {
+            for b in buckets where b.minutes > 0 {
+                let share = b.upMinutes / Double(b.minutes)
+                if let current = best[b.start], current.upMinutes / Double(current.minutes) >= share { continue }
+                best[b.start] = HistoryBucket(service: name, start: b.start, length: b.length, probes: b.probes,
+                                              failures: b.failures, degraded: b.degraded, minutes: b.minutes,
+                                              upMinutes: b.upMinutes)
+            }
+        }
+        return best.values.sorted { $0.start < $1.start }
+    }
+}
