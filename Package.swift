@@ -90,7 +90,7 @@ let package = Package(
         // `make bench`: drives the prober against a local fleet and measures the status server.
         .executableTarget(
             name: "VitalsBench",
-            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
+            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP", "VitalsHistory"],
             swiftSettings: swiftSettings
         ),
         // Coordinating: the etcd client (leases, conditional writes, watch)

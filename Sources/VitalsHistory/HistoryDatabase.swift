@@ -71,15 +71,15 @@ enum HistorySchema {
 
     static func values(_ b: HistoryBucket) -> [SQLValue] {
         [.text(b.service), .int(b.start), .int(b.probes), .int(b.failures), .int(b.degraded), .int(b.minutes),
-         .double(b.upMinutes), .int(b.latencyCount), .int(b.latencyMinMs), .int(b.latencyMaxMs),
-         .int(b.latencySumMs)] + b.histogram.counts.map { .int($0) }
+         .double(b.upMinutes), .int(b.latencyCount), .int(b.latencyMinUs), .int(b.latencyMaxUs),
+         .int(b.latencySumUs)] + b.histogram.counts.map { .int($0) }
     }
 
     /// Reads a bucket from columns `service, start, <bucketColumns>`.
     static func bucket(_ s: Statement, length: Int64) -> HistoryBucket {
         HistoryBucket(service: s.text(0) ?? "", start: s.int(1), length: length, probes: s.int(2), failures: s.int(3),
                       degraded: s.int(4), minutes: s.int(5), upMinutes: s.double(6), latencyCount: s.int(7),
-                      latencyMinMs: s.int(8), latencyMaxMs: s.int(9), latencySumMs: s.int(10),
+                      latencyMinUs: s.int(8), latencyMaxUs: s.int(9), latencySumUs: s.int(10),
                       histogram: LatencyHistogram(counts: (0..<Int32(LatencyHistogram.bucketCount)).map { s.int(11 + $0) }))
     }
 

@@ -211,7 +211,8 @@ public final class HistoryRecorder: Sendable {
     /// Each window's cache is refreshed when older than 1/1440 of the
     /// window (24h: every minute; 7d: every 7 minutes; 30d: every 30), so
     /// a scrape never runs a query and the writer never sums a month of
-    /// rows every minute.
+    /// rows every minute. The figures are `/metrics`' only; the API computes
+    /// its own, to the minute.
     private func refreshUptimes(_ w: inout Writer, now: Date, force: Bool = false) {
         guard let db = w.db else { return }
         let until = Int64(HistoryBucket.start(of: now, length: 60))
@@ -219,7 +220,10 @@ public final class HistoryRecorder: Sendable {
         for window in Self.windows {
             if !force, let last = w.uptimeRefreshed[window.name], now >= last,
                now.timeIntervalSince(last) < Double(window.seconds) / 1440 { continue }
-            let length = Int64(settings.minutes.seconds) >= window.seconds ? HistoryBucket.minute : HistoryBucket.hour
+            // From hours, which are complete as soon as their minutes are
+            // written: 24 rows a service for a day instead of 1,440. The
+            // window then starts at the top of its first hour.
+            let length = HistoryBucket.hour
             let from = HistoryBucket.floorStart(until - window.seconds, length: length)
             do {
                 fresh.append((window.name, try HistoryDatabase.uptimeSums(from: from, to: until, length: length, db: db)))

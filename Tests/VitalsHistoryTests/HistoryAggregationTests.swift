@@ -34,9 +34,9 @@ import Testing
         #expect(abs(api.upMinutes - 2.0 / 3.0) < 1e-9)
         // A failure's latency is its timeout: left out of the latency figures.
         #expect(api.latencyCount == 2)
-        #expect(api.latencyMinMs == 10)
-        #expect(api.latencyMaxMs == 300)
-        #expect(api.latencySumMs == 310)
+        #expect(api.latencyMinUs == 10_000)
+        #expect(api.latencyMaxUs == 300_000)
+        #expect(api.latencySumUs == 310_000)
         #expect(api.state == .partial)
         #expect(agg.pendingCount == 1)
 
@@ -76,9 +76,9 @@ import Testing
     @Test func aMinuteWrittenTwiceIsStillOneMinuteInItsHour() {
         let start = Int64(Self.t0.timeIntervalSince1970)
         var first = HistoryBucket(service: "api", start: start, length: 60)
-        first.add(.ok, latencyMs: 10)
+        first.add(.ok, latencyUs: 10)
         var second = HistoryBucket(service: "api", start: start, length: 60)
-        second.add(.failed, latencyMs: nil)
+        second.add(.failed, latencyUs: nil)
 
         let a = HistoryBucket.write(first, over: nil)
         #expect(a.minute == first)
@@ -104,9 +104,9 @@ import Testing
         for minute in 0..<10 where minute != 5 && minute != 6 {
             var b = HistoryBucket(service: "api", start: start + Int64(minute) * 60, length: 60)
             switch minute {
-            case 0...3: b.add(.ok, latencyMs: 10)
-            case 4: b.add(.ok, latencyMs: 10); b.add(.failed, latencyMs: nil)
-            default: b.add(.failed, latencyMs: nil)
+            case 0...3: b.add(.ok, latencyUs: 10)
+            case 4: b.add(.ok, latencyUs: 10); b.add(.failed, latencyUs: nil)
+            default: b.add(.failed, latencyUs: nil)
             }
             buckets.append(b)
         }
@@ -171,14 +171,20 @@ import Testing
 
     @Test func percentilesComeFromTheHistogramWithinObservedBounds() {
         var b = HistoryBucket(service: "api", start: 0, length: 60)
-        for ms in 1...100 { b.add(.ok, latencyMs: Int64(ms)) }
+        for ms in 1...100 { b.add(.ok, latencyUs: Int64(ms) * 1000) }
         let point = HistoryPoint(time: 0, step: 60, bucket: b)
-        let p50 = point.latency(0.5)!, p99 = point.latency(0.99)!
-        #expect(p50 >= 25 && p50 <= 50)
-        #expect(p99 > 50 && p99 <= 100)
-        #expect(point.latency(1.0) == 100)
-        #expect(point.latencyAverageMs == 50.5)
-        #expect(HistoryPoint(time: 0, step: 60, bucket: HistoryBucket(service: "x", start: 0, length: 60)).latency(0.5) == nil)
+        let p50 = point.latencyUs(0.5)!, p99 = point.latencyUs(0.99)!
+        #expect(p50 >= 25_000 && p50 <= 50_000)
+        #expect(p99 > 50_000 && p99 <= 100_000)
+        #expect(point.latencyUs(1.0) == 100_000)
+        #expect(point.latencyAverageUs == 50_500)
+        #expect(HistoryPoint(time: 0, step: 60, bucket: HistoryBucket(service: "x", start: 0, length: 60)).latencyUs(0.5) == nil)
+        // Under a millisecond (a probe on loopback) is still a latency.
+        var fast = HistoryBucket(service: "api", start: 0, length: 60)
+        fast.add(.ok, latencyUs: 180)
+        fast.add(.ok, latencyUs: 220)
+        let median = HistoryPoint(time: 0, step: 60, bucket: fast).latencyUs(0.5)!
+        #expect(median >= 180 && median <= 220)
     }
 
     @Test func outagesRunFromDownToServing() {

@@ -56,7 +56,7 @@ import VitalsTestKit
             #expect(uptime.noDataSeconds == 0)
             let series = try q.series(service: "api", from: Self.t0, to: Self.t0.addingTimeInterval(5400), step: 600)
             #expect(series.map(\.state) == [.up, .up, .up, .down, .up, .up, .up, .up, .up])
-            #expect(series[0].latency(0.5) == 20)
+            #expect(series[0].latencyUs(0.5) == 20_000)
         }
     }
 

@@ -192,9 +192,10 @@ struct GroupUptimeAnswer: Encodable, Sendable {
 }
 
 struct PointDoc: Encodable, Sendable {
+    /// Milliseconds, to the microsecond.
     struct Latency: Encodable, Sendable {
-        var min: Int64
-        var max: Int64
+        var min: Double
+        var max: Double
         var avg: Double
         var p50: Double
         var p95: Double
@@ -218,9 +219,10 @@ struct PointDoc: Encodable, Sendable {
         degraded = p.bucket.degraded
         uptime = p.uptime.map { ($0 * 1e6).rounded() / 1e6 }
         noDataSeconds = max(0, p.step - p.bucket.minutes * 60)
-        if let avg = p.latencyAverageMs, let p50 = p.latency(0.5), let p95 = p.latency(0.95), let p99 = p.latency(0.99) {
-            func r(_ v: Double) -> Double { (v * 10).rounded() / 10 }
-            latencyMs = Latency(min: p.bucket.latencyMinMs, max: p.bucket.latencyMaxMs, avg: r(avg), p50: r(p50), p95: r(p95), p99: r(p99))
+        if let avg = p.latencyAverageUs, let p50 = p.latencyUs(0.5), let p95 = p.latencyUs(0.95), let p99 = p.latencyUs(0.99) {
+            func ms(_ us: Double) -> Double { us.rounded() / 1000 }
+            latencyMs = Latency(min: ms(Double(p.bucket.latencyMinUs)), max: ms(Double(p.bucket.latencyMaxUs)), avg: ms(avg),
+                                p50: ms(p50), p95: ms(p95), p99: ms(p99))
         }
     }
 }

@@ -23,9 +23,9 @@ public struct HistoryAggregator: Sendable {
         guard result.outcome != .unknown else { return }
         let start = HistoryBucket.start(of: result.time, length: HistoryBucket.minute)
         let key = Key(service: service, start: start)
-        let latency = result.latency.map { max(0, $0.milliseconds) }
+        let latency = result.latency.map { max(0, Int64(($0.seconds * 1e6).rounded())) }
         open[key, default: HistoryBucket(service: service, start: start, length: HistoryBucket.minute)]
-            .add(result.outcome, latencyMs: latency)
+            .add(result.outcome, latencyUs: latency)
     }
 
     /// Takes every bucket except those of the minute `now` is in, which may

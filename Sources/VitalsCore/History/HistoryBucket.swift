@@ -2,12 +2,16 @@ import Foundation
 
 /// Probe latencies counted into fixed buckets, so percentiles of a minute,
 /// an hour or a month are a sum of counts away. Bucket `i` holds latencies
-/// up to `boundsMs[i]`; the last holds everything above the last bound.
+/// up to `boundsUs[i]` microseconds; the last holds everything above the
+/// last bound. Microseconds, because a probe on loopback or a LAN takes
+/// well under a millisecond.
 public struct LatencyHistogram: Sendable, Equatable {
-    /// Upper bounds in milliseconds. Twelve buckets: a few bytes a row, and
-    /// p50/p95/p99 within one bucket's width, which is what a chart needs.
-    public static let boundsMs: [Int64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
-    public static let bucketCount = boundsMs.count + 1
+    /// Upper bounds in microseconds (1 ms to 10 s). Twelve buckets: a few
+    /// bytes a row, and p50/p95/p99 within one bucket's width, which is what
+    /// a chart needs.
+    public static let boundsUs: [Int64] = [1000, 5000, 10000, 25000, 50000, 100_000, 250_000, 500_000,
+                                           1_000_000, 2_500_000, 10_000_000]
+    public static let bucketCount = boundsUs.count + 1
 
     public var counts: [Int64]
 
@@ -16,14 +20,14 @@ public struct LatencyHistogram: Sendable, Equatable {
         self.counts = counts
     }
 
-    public static func bucket(ofMs ms: Int64) -> Int {
+    public static func bucket(ofUs us: Int64) -> Int {
         var i = 0
-        while i < boundsMs.count, ms > boundsMs[i] { i += 1 }
+        while i < boundsUs.count, us > boundsUs[i] { i += 1 }
         return i
     }
 
-    public mutating func add(ms: Int64) {
-        counts[Self.bucket(ofMs: ms)] += 1
+    public mutating func add(us: Int64) {
+        counts[Self.bucket(ofUs: us)] += 1
     }
 
     public mutating func merge(_ other: LatencyHistogram) {
@@ -33,8 +37,8 @@ public struct LatencyHistogram: Sendable, Equatable {
     public var total: Int64 { counts.reduce(0, +) }
 
     /// The `q` quantile (0...1), interpolated within its bucket and kept
-    /// within the observed `minMs...maxMs`. Nil without latencies.
-    public func quantile(_ q: Double, minMs: Int64, maxMs: Int64) -> Double? {
+    /// within the observed `minUs...maxUs`. Nil without latencies.
+    public func quantile(_ q: Double, minUs: Int64, maxUs: Int64) -> Double? {
         let total = self.total
         guard total > 0 else { return nil }
         let rank = max(1, (q * Double(total)).rounded(.up))
@@ -43,15 +47,15 @@ public struct LatencyHistogram: Sendable, Equatable {
             let count = counts[i]
             guard count > 0 else { continue }
             if Double(seen + count) >= rank {
-                let lower = Double(i == 0 ? 0 : Self.boundsMs[i - 1])
-                let upper = Double(i < Self.boundsMs.count ? Self.boundsMs[i] : maxMs)
+                let lower = Double(i == 0 ? 0 : Self.boundsUs[i - 1])
+                let upper = Double(i < Self.boundsUs.count ? Self.boundsUs[i] : maxUs)
                 let within = (rank - Double(seen)) / Double(count)
                 let value = lower + (upper - lower) * within
-                return min(Double(maxMs), max(Double(minMs), value))
+                return min(Double(maxUs), max(Double(minUs), value))
             }
             seen += count
         }
-        return Double(maxMs)
+        return Double(maxUs)
     }
 }
 
@@ -76,9 +80,9 @@ public struct HistoryBucket: Sendable, Equatable {
     /// Latencies of serving results (ok or degraded); a failure's latency
     /// is the timeout more often than not and says nothing of speed.
     public var latencyCount: Int64
-    public var latencyMinMs: Int64
-    public var latencyMaxMs: Int64
-    public var latencySumMs: Int64
+    public var latencyMinUs: Int64
+    public var latencyMaxUs: Int64
+    public var latencySumUs: Int64
     public var histogram: LatencyHistogram
 
     public static let minute: Int64 = 60
@@ -86,7 +90,7 @@ public struct HistoryBucket: Sendable, Equatable {
 
     public init(service: String, start: Int64, length: Int64, probes: Int64 = 0, failures: Int64 = 0,
                 degraded: Int64 = 0, minutes: Int64 = 0, upMinutes: Double = 0, latencyCount: Int64 = 0,
-                latencyMinMs: Int64 = 0, latencyMaxMs: Int64 = 0, latencySumMs: Int64 = 0,
+                latencyMinUs: Int64 = 0, latencyMaxUs: Int64 = 0, latencySumUs: Int64 = 0,
                 histogram: LatencyHistogram = LatencyHistogram()) {
         self.service = service
         self.start = start
@@ -97,9 +101,9 @@ public struct HistoryBucket: Sendable, Equatable {
         self.minutes = minutes
         self.upMinutes = upMinutes
         self.latencyCount = latencyCount
-        self.latencyMinMs = latencyMinMs
-        self.latencyMaxMs = latencyMaxMs
-        self.latencySumMs = latencySumMs
+        self.latencyMinUs = latencyMinUs
+        self.latencyMaxUs = latencyMaxUs
+        self.latencySumUs = latencySumUs
         self.histogram = histogram
     }
 
@@ -117,7 +121,7 @@ public struct HistoryBucket: Sendable, Equatable {
 
     /// Adds one result. Unknown outcomes say nothing of the service and are
     /// not counted (the caller drops them).
-    mutating func add(_ outcome: ProbeOutcome, latencyMs: Int64?) {
+    mutating func add(_ outcome: ProbeOutcome, latencyUs: Int64?) {
         switch outcome {
         case .ok: break
         case .degraded: degraded += 1
@@ -125,18 +129,18 @@ public struct HistoryBucket: Sendable, Equatable {
         case .unknown: return
         }
         probes += 1
-        if outcome != .failed, let ms = latencyMs {
-            addLatency(ms)
+        if outcome != .failed, let us = latencyUs {
+            addLatency(us)
         }
         sealMinute()
     }
 
-    private mutating func addLatency(_ ms: Int64) {
-        latencyMinMs = latencyCount == 0 ? ms : min(latencyMinMs, ms)
-        latencyMaxMs = latencyCount == 0 ? ms : max(latencyMaxMs, ms)
+    private mutating func addLatency(_ us: Int64) {
+        latencyMinUs = latencyCount == 0 ? us : min(latencyMinUs, us)
+        latencyMaxUs = latencyCount == 0 ? us : max(latencyMaxUs, us)
         latencyCount += 1
-        latencySumMs += ms
-        histogram.add(ms: ms)
+        latencySumUs += us
+        histogram.add(us: us)
     }
 
     /// For a minute bucket: `minutes` and `upMinutes` from its counts.
@@ -151,10 +155,10 @@ public struct HistoryBucket: Sendable, Equatable {
         failures += other.failures
         degraded += other.degraded
         if other.latencyCount > 0 {
-            latencyMinMs = latencyCount == 0 ? other.latencyMinMs : min(latencyMinMs, other.latencyMinMs)
-            latencyMaxMs = latencyCount == 0 ? other.latencyMaxMs : max(latencyMaxMs, other.latencyMaxMs)
+            latencyMinUs = latencyCount == 0 ? other.latencyMinUs : min(latencyMinUs, other.latencyMinUs)
+            latencyMaxUs = latencyCount == 0 ? other.latencyMaxUs : max(latencyMaxUs, other.latencyMaxUs)
             latencyCount += other.latencyCount
-            latencySumMs += other.latencySumMs
+            latencySumUs += other.latencySumUs
             histogram.merge(other.histogram)
         }
     }

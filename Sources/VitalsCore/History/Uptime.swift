@@ -74,11 +74,12 @@ public struct HistoryPoint: Sendable, Equatable {
     public var state: BucketState { bucket.state }
     /// Serving share of the minutes with data; nil without data.
     public var uptime: Double? { bucket.minutes > 0 ? bucket.upMinutes / Double(bucket.minutes) : nil }
-    public func latency(_ q: Double) -> Double? {
-        bucket.histogram.quantile(q, minMs: bucket.latencyMinMs, maxMs: bucket.latencyMaxMs)
+    /// The `q` quantile of latency, in microseconds.
+    public func latencyUs(_ q: Double) -> Double? {
+        bucket.histogram.quantile(q, minUs: bucket.latencyMinUs, maxUs: bucket.latencyMaxUs)
     }
-    public var latencyAverageMs: Double? {
-        bucket.latencyCount > 0 ? Double(bucket.latencySumMs) / Double(bucket.latencyCount) : nil
+    public var latencyAverageUs: Double? {
+        bucket.latencyCount > 0 ? Double(bucket.latencySumUs) / Double(bucket.latencyCount) : nil
     }
 }
 
