@@ -119,12 +119,9 @@ public final class HistoryRecorder: Sendable {
                 handle(error, &w, now: now)
             }
         }
-        let seeded = pending.withLock { p in
-            let changes = p.tracker.seed(down: services, at: now, reason: "down when the agent started")
-            p.outages += changes
-            return changes.count
+        pending.withLock { p in
+            p.outages += p.tracker.seed(down: services, at: now, reason: "down when the agent started")
         }
-        _ = seeded
     }
 
     private func openLocked(_ w: inout Writer, now: Date) {
