@@ -75,6 +75,15 @@ struct HistoryPageBrowserTests {
         #expect(!((view["p50"] as? String) ?? "").isEmpty)
         #expect(view["p99"] as? Bool == true)
 
+        // A screenshot for humans, under the build folder.
+        let shot = try cdp.call("Page.captureScreenshot", ["format": "png"], timeout: remaining(8))
+        if let png = (shot["data"] as? String).flatMap({ Data(base64Encoded: $0) }) {
+            let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let shots = repoRoot.appendingPathComponent(".build/vitals-screenshots")
+            try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+            try png.write(to: shots.appendingPathComponent("history-panel.png"))
+        }
+
         // And gone's: down since the first run, with its outage listed.
         try cdp.evaluate("document.querySelector('button[data-hist=\"gone\"]').click()", timeout: remaining(5))
         let outages = try waitFor("document.getElementById('hist').innerText", cdp: cdp, deadline: remaining(8)) {

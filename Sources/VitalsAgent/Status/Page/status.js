@@ -317,9 +317,11 @@
     if (!max) return '<p class="note">No latency recorded in this span.</p>';
     function line(key) {
       var pts = [];
+      // A step a minute, under its bar, so a lone minute shows too.
+      var step = w / lat.length;
       for (var j = 0; j < lat.length; j++) if (lat[j]) {
-        var x = lat.length > 1 ? j * w / (lat.length - 1) : w / 2, y = h - lat[j][key] / max * (h - 4) - 2;
-        pts.push(x.toFixed(1) + "," + y.toFixed(1));
+        var y = (h - lat[j][key] / max * (h - 4) - 2).toFixed(1);
+        pts.push((j * step).toFixed(1) + "," + y, ((j + 1) * step).toFixed(1) + "," + y);
       }
       return '<polyline class="' + key + '" points="' + pts.join(" ") + '"/>';
     }
