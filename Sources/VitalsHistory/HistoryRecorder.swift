@@ -165,17 +165,20 @@ public final class HistoryRecorder: Sendable {
     /// retention (hourly) and the uptime cache (when stale).
     public func flush(all: Bool = false, bucketsToo: Bool = true) {
         let now = clock.now()
-        let batch = pending.withLock { p in
-            var batch = HistoryBatch(outages: p.outages, events: p.events, outcomes: p.outcomes)
+        // Under the lock the probe loop takes: only moves (see HistoryAggregator).
+        var (batch, taken) = pending.withLock { p in
+            let batch = HistoryBatch(outages: p.outages, events: p.events, outcomes: p.outcomes)
             p.outages = []
             p.events = []
             p.outcomes = []
-            if bucketsToo || all {
-                batch.buckets = p.aggregator.drain(now: now, all: all)
-                batch.dataUntil = all ? now : Date(timeIntervalSince1970: Double(HistoryBucket.start(of: now, length: 60)))
-            }
-            return batch
+            let taken = bucketsToo || all ? p.aggregator.takeFinished(now: now, all: all) : []
+            return (batch, taken)
         }
+        if bucketsToo || all {
+            batch.buckets = HistoryAggregator.flatten(taken)
+            batch.dataUntil = all ? now : Date(timeIntervalSince1970: Double(HistoryBucket.start(of: now, length: 60)))
+        }
+        taken = []
         let started = ContinuousClock.now
         writer.withLock { w in
             openLocked(&w, now: now)
