@@ -33,6 +33,14 @@ let package = Package(
             providers: [.apt(["libc-ares-dev"])]
         ),
         .target(name: "CSystem"),
+        // Debian's libsqlite3-dev, used through its C API directly: a Swift
+        // wrapper package would add its build time to every clean build for
+        // the dozen calls the history store makes.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // The system layer: syscalls (EINTR, errno, traps), the monotonic
         // clock, loop threads. Knows nothing of Vitals.
         .target(
@@ -88,7 +96,7 @@ let package = Package(
         // `make bench`: drives the prober against a local fleet and measures the status server.
         .executableTarget(
             name: "VitalsBench",
-            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP"],
+            dependencies: ["VitalsProbe", "VitalsCore", "VitalsHTTP", "VitalsHistory"],
             swiftSettings: swiftSettings
         ),
         // Coordinating: the etcd client (leases, conditional writes, watch)
@@ -105,12 +113,19 @@ let package = Package(
             dependencies: ["VitalsCore", "VitalsSystem"],
             swiftSettings: swiftSettings
         ),
+        // Remembering over days: per-minute and hourly buckets, outages and
+        // events in one embedded SQLite file, written by a thread of its own.
+        .target(
+            name: "VitalsHistory",
+            dependencies: ["VitalsCore", "CSQLite"],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: the state owner, status view, API handlers, lifecycle.
         .target(
             name: "VitalsAgent",
             dependencies: [
                 "VitalsCore", "VitalsProbe", "VitalsHTTP", "VitalsActions", "VitalsStore", "VitalsSystem",
-                "VitalsCluster", "VitalsCurl",
+                "VitalsCluster", "VitalsCurl", "VitalsHistory",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The status page, compiled in: `make install` installs the binary alone.
@@ -156,9 +171,11 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "VitalsActionsTests", dependencies: ["VitalsActions", "VitalsCore", "VitalsTestKit"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "VitalsHistoryTests", dependencies: ["VitalsHistory", "VitalsCore", "VitalsTestKit", "CSQLite"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "VitalsAgentTests", dependencies: [
                         "VitalsAgent", "VitalsCore", "VitalsActions", "VitalsHTTP", "VitalsProbe", "VitalsStore",
-                        "VitalsTestKit", "VitalsCluster", "vitals",
+                        "VitalsTestKit", "VitalsCluster", "vitals", "VitalsHistory",
                         .product(name: "Logging", package: "swift-log"),
                     ],
                     swiftSettings: swiftSettings),

@@ -17,6 +17,10 @@
 #           a healthy backend for BENCH_FAST_SECONDS (false downs, beside HAProxy
 #           `inter 10ms fall 2` in the same run), then the time each takes to see
 #           a refused port and a hung backend, and CPU per check for both.
+#   Part 5  history store (vitals-bench history): at 1,000 and 10,000 services
+#           probed every second, on simulated time, the CPU per minute of
+#           handing results to the history, the once-a-minute flush's time
+#           and CPU, and history.sqlite's growth per day.
 #
 # Loopback only, bounded in time; every process started here is stopped on exit.
 #
@@ -31,7 +35,9 @@
 #   BENCH_ROUNDS=3          alternating rounds per server in part 2 (medians reported)
 #   BENCH_FAST_SECONDS=60   healthy seconds watched in part 4
 #   BENCH_FAST_TRIALS=3     detection trials per fault in part 4
-#   BENCH_PARTS="1 2 3 4"   which parts to run
+#   BENCH_HISTORY_SERVICES="1000 10000"   service counts for part 5
+#   BENCH_HISTORY_MINUTES=20  simulated minutes measured per part-5 run (after 5 of warm-up)
+#   BENCH_PARTS="1 2 3 4 5" which parts to run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -45,7 +51,9 @@ PORTS=${BENCH_PORTS:-50}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-PARTS=${BENCH_PARTS:-"1 2 3 4"}
+PARTS=${BENCH_PARTS:-"1 2 3 4 5"}
+HISTORY_SERVICES=${BENCH_HISTORY_SERVICES:-"1000 10000"}
+HISTORY_MINUTES=${BENCH_HISTORY_MINUTES:-20}
 FLEET_WORKERS=1
 
 for tool in nginx wrk curl; do
@@ -372,6 +380,16 @@ EOF
   fi
 fi
 
+declare -A HIST
+if [[ " $PARTS " == *" 5 "* ]]; then
+  echo
+  echo "== Part 5: history store, simulated time, $HISTORY_MINUTES minutes measured"
+  for n in $HISTORY_SERVICES; do
+    HIST[$n]=$("$BENCH" history --services "$n" --minutes "$HISTORY_MINUTES" --warmup 5 --dir "${TMPDIR:-/tmp}")
+    echo "  ${HIST[$n]}"
+  done
+fi
+
 # ---------------------------------------------------------------------------
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 echo
@@ -411,6 +429,21 @@ if [[ " $PARTS " == *" 2 "* ]]; then
       "nginx-mem ${STATUS[pin_mem_rps]} req/s p99 ${STATUS[pin_mem_p99]} ms; ratio ${STATUS[pin_vs_mem]}x   (vitals p99 target < 2 ms)"
   fi
   echo "  /healthz with ${IDLE_R[connections]:-?} idle connections open: p50 ${IDLE_R[p50]:-?} ms, p99 ${IDLE_R[p99]:-?} ms, max ${IDLE_R[max]:-?} ms, ${IDLE_R[ok]:-?}/${IDLE_R[samples]:-?} ok (target < 50 ms); idle still open at end: ${IDLE_R[still_open]:-?}"
+fi
+if [[ " $PARTS " == *" 5 "* ]]; then
+  echo "Part 5: history.sqlite, every service probed each second (60 results a minute each), simulated time"
+  printf '  %-30s' "services"; for n in $HISTORY_SERVICES; do printf ' %12s' "$n"; done; echo
+  hrow() {  # label key
+    printf '  %-30s' "$1"; for n in $HISTORY_SERVICES; do printf ' %12s' "$(field "${HIST[$n]}" "$2")"; done; echo
+  }
+  hrow "record: CPU ms per minute" record_cpu_ms_per_min
+  hrow "record: ns per result" record_ns_per_result
+  hrow "flush ms p50 (one transaction)" flush_ms_p50
+  hrow "flush ms max" flush_ms_max
+  hrow "flush CPU ms p50" flush_cpu_ms_p50
+  hrow "CPU % of one core (both)" cpu_pct_of_core
+  hrow "file growth MB per day" growth_mb_per_day
+  hrow "bytes per service-minute" bytes_per_service_minute
 fi
 if [[ " $PARTS " == *" 3 "* ]]; then
   echo "== Part 3: cluster on etcd"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vitals needs, only when it is missing.
-#   scripts/install-deps.sh            build and run dependencies (libcurl and c-ares headers, tzdata)
+#   scripts/install-deps.sh            build and run dependencies (libcurl, c-ares and SQLite headers, tzdata)
 #   scripts/install-deps.sh test       + what the integration tests start or check with (openssl, redis-server, haproxy, promtool, systemd-analyze, chromium, etcd, iproute2, dnsmasq, python3-dnslib; grpcio in .build/peers-venv, aiosmtpd in .build/test-python)
 #   scripts/install-deps.sh bench      + the benchmark's peers (nginx, wrk)
 set -euo pipefail
@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need libcurl4-openssl-dev
 # dns: checks go through c-ares, on the probe loop.
 pkg-config --exists libcares 2>/dev/null || need libc-ares-dev
+# The history store (history.sqlite): SQLite's C API, through the CSQLite system-library target.
+pkg-config --exists sqlite3 2>/dev/null || need libsqlite3-dev
 # Heartbeat schedules name time zones (tz: Europe/Berlin): Foundation reads them from /usr/share/zoneinfo.
 [ -e /usr/share/zoneinfo/UTC ] || need tzdata
 for extra in "$@"; do

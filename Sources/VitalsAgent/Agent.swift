@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import VitalsActions
 import VitalsCore
+import VitalsHistory
 import VitalsHTTP
 import VitalsProbe
 import VitalsStore
@@ -72,6 +73,7 @@ public final class Agent: Sendable {
         let reloader: Reloader
         let ticker: Ticker
         let cluster: ClusterMember?
+        let history: HistoryRecorder
     }
 
     /// Opens the state directory, restores what it holds, and starts the
@@ -99,19 +101,31 @@ public final class Agent: Sendable {
         let metrics = ProbeMetrics()
         let clusterMetrics = ClusterMetrics()
         let effects = Effects(store: store, logger: logger, metrics: metrics)
+        // History is derived data, kept beside the journal: it takes the
+        // same events and outcomes after the effects, and probe results from
+        // the probe loop, without ever making either wait for its file.
+        let history = HistoryRecorder(stateDir: config.agent.stateDir, settings: config.agent.history, clock: clock,
+                                      warn: { line in logger.warning("\(line)") })
         let agentName = config.cluster?.agentName(hostName: ProcessInfo.processInfo.hostName)
         let owner = StateOwner(config: config, configPath: options.configPath, clock: clock,
                                restoring: recovered.snapshot, lastEvents: recovered.events,
                                firstEventID: store.lastSequence + 1, clusterAgent: agentName,
-                               publish: effects.published)
+                               publish: { events in
+                                   effects.published(events)
+                                   history.record(events)
+                               })
         effects.owner.value = owner
         let actions = ActionQueue(
             registry: .standard(clock: clock, log: { line in logger.notice("\(line)") }),
-            dryRun: options.dryRun, clock: clock, deliver: effects.finished)
+            dryRun: options.dryRun, clock: clock, deliver: { outcome in
+                effects.finished(outcome)
+                history.record(outcome)
+            })
         actions.beforeRun = effects.beforeRun
         actions.afterAction = effects.afterAction
         effects.actions.value = actions
         effects.reportInterrupted(journal: recovered.events)
+        history.start(down: owner.view.core.entries.filter { [.down, .flapping].contains($0.health.state) }.map(\.config.name))
 
         let view = StatusView(owner: owner, clock: clock, storeHealth: store.health)
         let reloader = Reloader(owner: owner, logger: logger, keys: keys)
@@ -125,7 +139,7 @@ public final class Agent: Sendable {
                          errors: f.errors, seconds: f.seconds)
         }
         let renderMetrics: @Sendable () -> String = {
-            MetricsRenderer.render(view: owner.view, metrics: metrics,
+            MetricsRenderer.render(view: owner.view, metrics: metrics, uptimes: history.uptimes,
                                    scheduler: reloader.scheduler.value?.statistics,
                                    store: store.health.report,
                                    openConnections: serverBox.value?.openConnections,
@@ -138,7 +152,7 @@ public final class Agent: Sendable {
         let api = StatusAPI(owner: owner, view: view, token: token,
                             allowGetHeartbeats: config.agent.allowGetHeartbeats, clock: clock,
                             storeHealth: store.health, reload: { reloader.reload() },
-                            metrics: renderMetrics, keys: keys, storeDecisions: storeDecisions)
+                            metrics: renderMetrics, keys: keys, storeDecisions: storeDecisions, history: history)
         let server = HTTPServer(configuration: HTTPServerConfiguration(
             listenAddresses: config.agent.listen.map { HTTPListenAddress(host: $0.host, port: $0.port) }),
             deferringHandler: api)
@@ -160,6 +174,7 @@ public final class Agent: Sendable {
             prober: CurlMultiProber(clock: clock),
             sink: ProbeResultHandler({ result, service in
                 metrics.record(service: service, result: result)
+                history.record(result, service: service)
                 hints.set(service, owner.record(result, for: service, deciding: false))
             }, roundEnded: {
                 // Once per round of results: with many services changing at
@@ -186,7 +201,7 @@ public final class Agent: Sendable {
                             everyTick: { keys.flush(at: clock.now()) })
         ticker.start()
         return Running(owner: owner, store: store, actions: actions, scheduler: scheduler, server: server,
-                       reloader: reloader, ticker: ticker, cluster: member)
+                       reloader: reloader, ticker: ticker, cluster: member, history: history)
     }
 
     /// Stops probing, lets running actions finish for up to 10 s, saves the
@@ -203,6 +218,8 @@ public final class Agent: Sendable {
         running.cluster?.stop()
         running.store.save(running.owner.persistentSnapshot())
         running.store.retryPending()
+        // The current minute and the last events, on disk before the exit.
+        running.history.stop()
         running.server.stop()
     }
 }

@@ -7,6 +7,7 @@
 //   vitals-bench idle  --url http://127.0.0.1:PORT [--connections C] [--samples S] [--spacing-ms MS]
 //   vitals-bench nginx-geo FILE [PREFIX]  (prints FILE as nginx geo variables $PREFIX0...)
 //   vitals-bench fast  --target URL|HOST:PORT [--interval-ms 10] [--timeout-ms 100] [--rise 2] [--fall 2] [--seconds 60]
+//   vitals-bench history --services N [--minutes M] [--warmup W] [--dir D]
 //
 // Arguments are parsed by hand: swift-argument-parser is not a dependency of
 // this target.
@@ -22,6 +23,7 @@ usage:
   vitals-bench idle --url http://HOST:PORT [--connections C] [--samples S] [--spacing-ms MS]
   vitals-bench nginx-geo FILE [PREFIX]
   vitals-bench fast --target URL|HOST:PORT [--interval-ms MS] [--timeout-ms MS] [--rise N] [--fall N] [--seconds T]
+  vitals-bench history --services N [--minutes M] [--warmup W] [--results-per-minute R] [--dir D]
 """
 
 var arguments = Arguments(Array(CommandLine.arguments.dropFirst()))
@@ -63,6 +65,22 @@ do {
             throw UsageError("--samples must be positive and --connections not negative")
         }
         try IdleBench(options).run()
+    case "history":
+        var options = HistoryBench.Options()
+        while let flag = arguments.next() {
+            switch flag {
+            case "--services": options.services = try arguments.int(flag)
+            case "--minutes": options.minutes = try arguments.int(flag)
+            case "--warmup": options.warmup = try arguments.int(flag)
+            case "--results-per-minute": options.resultsPerMinute = try arguments.int(flag)
+            case "--dir": options.directory = try arguments.value(flag)
+            default: throw UsageError("unknown option \(flag) for history")
+            }
+        }
+        guard options.services > 0, options.minutes > 0, options.warmup >= 0, options.resultsPerMinute > 0 else {
+            throw UsageError("--services, --minutes and --results-per-minute must be positive")
+        }
+        try HistoryBench(options).run()
     case "nginx-geo":
         guard let path = arguments.next() else { throw UsageError("nginx-geo needs a file") }
         for line in try NginxGeo.lines(fileAt: path, prefix: arguments.next() ?? "vb") {

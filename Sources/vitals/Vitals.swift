@@ -13,6 +13,6 @@ struct Vitals: AsyncParsableCommand {
         Start with `vitals validate -c etc/vitals.yaml`, then `vitals run -c etc/vitals.yaml`.
         """,
         version: VitalsVersionText.current,
-        subcommands: [Run.self, Check.self, Validate.self, Status.self, Events.self, Exec.self, Explain.self, HeartbeatKey.self, Version.self]
+        subcommands: [Run.self, Check.self, Validate.self, Status.self, Events.self, History.self, Exec.self, Explain.self, HeartbeatKey.self, Version.self]
     )
 }

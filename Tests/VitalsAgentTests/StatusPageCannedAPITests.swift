@@ -207,6 +207,9 @@ final class CannedAPI: Sendable {
                 return .json(body: Self.events)
             case (.get, let path) where path.hasPrefix(prefix + "v1/services/") && path.hasSuffix("/explain"):
                 return .json(body: Self.explain)
+            case (.get, let path) where path.hasPrefix(prefix + "v1/groups/") && path.hasSuffix("/uptime"):
+                // The history's group uptime, as the agent answers it.
+                return .json(body: #"{"windows":{"24h":{"ratio":0.9995},"7d":{"ratio":1},"30d":{"ratio":null}}}"#)
             case (.post, let path) where path.hasPrefix(prefix + "v1/"):
                 return .json(body: #"{"events":[]}"#)
             default:

@@ -214,8 +214,8 @@ extension StatusAPI: HTTPDeferringHandler {
     /// too, but answered only when the owner has recorded what it decided
     /// (journaled and fsync'd in the agent): a maintenance, hold or
     /// switchover acknowledged just before a crash is not lost. A reload's
-    /// file is read and parsed on a thread of its own. Reads go on being
-    /// served meanwhile.
+    /// file is read and parsed on a thread of its own, and history reads
+    /// run on the history queue. Reads go on being served meanwhile.
     public func handle(_ request: HTTPRequest, deferral: HTTPDeferral) -> HTTPResponse? {
         if reload != nil, request.method == .post, request.pathSegments == ["v1", "reload"] {
             if let denied = authorize(request) { return denied }
@@ -227,6 +227,11 @@ extension StatusAPI: HTTPDeferringHandler {
             LoopThread.detach(name: "vitals-reload") { [self] in
                 responder.respond(reloadConfig())
             }
+            return nil
+        }
+        if isHistoryRoute(request) {
+            let responder = deferral.responder()
+            historyQueue.async { [self] in responder.respond(historyResponse(request)) }
             return nil
         }
         let response = handle(request)

@@ -1,5 +1,6 @@
 import Foundation
 import VitalsCore
+import VitalsHistory
 import VitalsStore
 import VitalsHTTP
 
@@ -26,12 +27,16 @@ public struct StatusAPI: HTTPHandler {
     let storeDecisions: (@Sendable () async -> Void)?
     /// The heartbeats' ping keys, for `/v1/ping/{key}`; nil: no such route.
     let keys: HeartbeatKeys?
+    /// The history store, for the history routes; nil: no such routes.
+    let history: HistoryRecorder?
+    /// Where history reads run, so the server's loop never waits for SQLite.
+    let historyQueue = DispatchQueue(label: "vitals-history-read")
 
     public init(owner: StateOwner, view: StatusView, token: BearerToken, allowGetHeartbeats: Bool,
                 clock: any VitalsClock, storeHealth: StoreHealth? = nil,
                 reload: (@Sendable () -> Result<ReloadSummary, ConfigFile.Failure>)? = nil,
                 metrics: (@Sendable () -> String)? = nil, keys: HeartbeatKeys? = nil,
-                storeDecisions: (@Sendable () async -> Void)? = nil) {
+                storeDecisions: (@Sendable () async -> Void)? = nil, history: HistoryRecorder? = nil) {
         self.storeDecisions = storeDecisions
         self.owner = owner
         self.view = view
@@ -42,6 +47,7 @@ public struct StatusAPI: HTTPHandler {
         self.reload = reload
         self.metrics = metrics
         self.keys = keys
+        self.history = history
     }
 
     /// The status page never changes: built and prepared once.
@@ -68,6 +74,8 @@ public struct StatusAPI: HTTPHandler {
                 HTTPResponse(status: .ok, headers: ["Content-Type": MetricsRenderer.contentType],
                              body: HTTPBody(string: metrics?() ?? ""))
             }
+        case "v1" where isHistoryRoute(request):
+            return historyResponse(request)
         case "v1":
             return v1(request, Array(segments.dropFirst()))
         default:

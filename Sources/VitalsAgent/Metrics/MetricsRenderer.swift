@@ -11,7 +11,8 @@ public enum MetricsRenderer {
     /// The `Content-Type` of the rendered text.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    public static func render(view: AgentView, metrics: ProbeMetrics, scheduler: ProbeStatistics?,
+    public static func render(view: AgentView, metrics: ProbeMetrics, uptimes: [String: [String: Double]]? = nil,
+                              scheduler: ProbeStatistics?,
                               store: StoreHealth.Report?, openConnections: Int?, now: Date,
                               pingKeyRefusals: UInt64? = nil, cluster: ClusterFigures? = nil) -> String {
         let values = metrics.values
@@ -69,6 +70,20 @@ public enum MetricsRenderer {
         let noProbes = MetricsHistogram(bounds: MetricsHistogram.probeBounds)
         for p in probed {
             out.histogram("vitals_probe_duration_seconds", label: p.label, p.counters?.duration ?? noProbes)
+        }
+        if let uptimes {
+            // From the history store's cache, refreshed by its writer (24h
+            // each minute, 7d and 30d less often): a scrape runs no query.
+            out.family("vitals_uptime_ratio", .gauge,
+                       "Share of minutes with data that the service was serving, over the window; minutes without data are left out.")
+            for (i, s) in services.enumerated() {
+                guard let ratios = uptimes[s.config.name] else { continue }
+                for window in ["24h", "7d", "30d"] {
+                    if let ratio = ratios[window] {
+                        out.sample("vitals_uptime_ratio", label: serviceLabels[i], and: Exposition.label("window", window), ratio)
+                    }
+                }
+            }
         }
         var beats: [(String, Double)] = []
         for s in services {

@@ -19,11 +19,14 @@ public struct AgentSettings: Sendable, Equatable {
     /// heartbeat's recent pings and the event the ping caused. 0 keeps none.
     /// Default 10 KiB; at most 1 MiB (the largest request body the agent reads).
     public var pingBodyLimit: Int
+    /// `history:` — how long `history.sqlite` keeps minute and hour buckets.
+    public var history: HistorySettings
 
     public init(listen: [ListenAddress] = [.init(host: "127.0.0.1", port: 9310)],
                 stateDir: String = "./.vitals", tokenFile: String? = nil,
                 logLevel: LogLevel = .info, allowGetHeartbeats: Bool = false,
-                isolation: IsolationSettings = .init(), pingBodyLimit: Int = PingBody.defaultLimit) {
+                isolation: IsolationSettings = .init(), pingBodyLimit: Int = PingBody.defaultLimit,
+                history: HistorySettings = .init()) {
         self.listen = listen
         self.stateDir = stateDir
         self.tokenFile = tokenFile ?? (stateDir as NSString).appendingPathComponent("token")
@@ -31,6 +34,23 @@ public struct AgentSettings: Sendable, Equatable {
         self.allowGetHeartbeats = allowGetHeartbeats
         self.isolation = isolation
         self.pingBodyLimit = pingBodyLimit
+        self.history = history
+    }
+}
+
+/// `agent.history: { minutes: 7d, hours: 400d }` — retention of the history
+/// store (`<state_dir>/history.sqlite`). Minute buckets older than
+/// `minutes` are deleted (their hours stay); hour buckets, outages and
+/// events older than `hours` are deleted.
+public struct HistorySettings: Sendable, Equatable {
+    /// How long per-minute buckets are kept. Default 7 days.
+    public var minutes: Duration
+    /// How long hourly buckets, outages and events are kept. Default 400 days.
+    public var hours: Duration
+
+    public init(minutes: Duration = .seconds(7 * 86_400), hours: Duration = .seconds(400 * 86_400)) {
+        self.minutes = minutes
+        self.hours = hours
     }
 }
 

@@ -64,7 +64,7 @@ public enum ConfigLoader {
 extension ConfigReader {
     static let topLevelKeys = ["agent", "defaults", "services", "groups", "actions", "cluster"]
     static let agentKeys = ["listen", "state_dir", "token_file", "log_level", "allow_get_heartbeats", "isolation",
-                            "ping_body_limit"]
+                            "ping_body_limit", "history"]
     static let isolationKeys = ["enabled", "share", "window", "witness", "settle"]
     static let timingKeys = ["interval", "timeout", "rise", "fall", "jitter", "fast_interval", "start_period",
                              "fall_window", "flapping"]
@@ -175,6 +175,15 @@ extension ConfigReader {
                 found["witness"] = e
             }
             if let e = isolation["settle"], let v = duration(e) { settings.isolation.settle = v }
+        }
+        if let item = fields["history"],
+           let history = self.fields(item.value, item.path, allowed: ["minutes", "hours"], nullIsEmpty: true) {
+            if let e = history["minutes"], let v = duration(e, atLeast: .seconds(3600)) { settings.history.minutes = v }
+            if let e = history["hours"], let v = duration(e, atLeast: .seconds(86_400)) { settings.history.hours = v }
+            if settings.history.hours < settings.history.minutes, let e = history["hours"] {
+                fail(e.path, at: e.value, "hours (\(DurationText.format(settings.history.hours))) must be at least "
+                     + "minutes (\(DurationText.format(settings.history.minutes))): hours are rolled up from minutes")
+            }
         }
         return (settings, found)
     }

@@ -10,7 +10,9 @@ struct Events: ParsableCommand {
         discussion: """
         Reads GET /v1/events from the running agent (the address in the config's \
         agent.listen, else http://127.0.0.1:9310): state changes, group decisions and \
-        what their actions did, one line each, oldest first.
+        what their actions did, one line each, oldest first. With --since DURATION \
+        (7d), --group or --service, the events come from the agent's history \
+        (history.sqlite), which keeps them for agent.history.hours (400d).
         """
     )
 
@@ -21,8 +23,14 @@ struct Events: ParsableCommand {
             help: ArgumentHelp("Read the agent's address from this configuration file.", valueName: "file"))
     var configPath: String = "etc/vitals.yaml"
 
-    @Option(help: ArgumentHelp("Show events after this id.", valueName: "id"))
-    var since: UInt64 = 0
+    @Option(help: ArgumentHelp("Show events after this id, or within this duration (7d) or since this time.", valueName: "id|when"))
+    var since: String = "0"
+
+    @Option(help: ArgumentHelp("Only this group's events.", valueName: "group"))
+    var group: String?
+
+    @Option(help: ArgumentHelp("Only this service's events.", valueName: "service"))
+    var service: String?
 
     @Option(help: ArgumentHelp("At most this many events per request (1-1000).", valueName: "n"))
     var limit: Int = 100
@@ -35,13 +43,31 @@ struct Events: ParsableCommand {
 
     func validate() throws {
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000, got \(limit)") }
+        guard UInt64(since) != nil || HistoryTime.parse(since, now: Date()) != nil else {
+            throw ValidationError("--since: expected an event id, a duration (7d) or a time (2027-01-15T10:00:00Z), got \"\(since)\"")
+        }
+    }
+
+    /// Whether the first page comes from the history store.
+    var fromHistory: Bool { UInt64(since) == nil || group != nil || service != nil }
+
+    func matches(_ event: [String: Any]) -> Bool {
+        (group == nil || event["group"] as? String == group) && (service == nil || event["service"] as? String == service)
     }
 
     func run() throws {
         let base = (url ?? Status.baseURL(fromConfig: configPath)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        var after = since
+        var after = UInt64(since) ?? 0
+        var first = true
         repeat {
-            let target = "\(base)/v1/events?since=\(after)&limit=\(limit)"
+            var target = "\(base)/v1/events?since=\(after)&limit=\(limit)"
+            if first && fromHistory {
+                // The whole span from history; new events are then followed by id.
+                let from = UInt64(since) == nil ? since : "30d"
+                target = "\(base)/v1/events?from=\(History.queryEscaped(from))&limit=10000"
+                    + (group.map { "&group=\(History.queryEscaped($0))" } ?? "")
+                    + (service.map { "&service=\(History.queryEscaped($0))" } ?? "")
+            }
             let response: HTTPFetch.Response
             switch HTTPFetch.request(url: target) {
             case .failure(let failure):
@@ -59,9 +85,12 @@ struct Events: ParsableCommand {
                 throw ExitCode(NagiosExit.unknown.rawValue)
             }
             for event in events {
-                print(json ? Self.jsonLine(event) : Self.line(event))
                 if let id = event["id"] as? Int { after = max(after, UInt64(id)) }
+                guard matches(event), !(first && fromHistory && UInt64(since).map({ UInt64(event["id"] as? Int ?? 0) <= $0 }) == true) else { continue }
+                print(json ? Self.jsonLine(event) : Self.line(event))
             }
+            if first && fromHistory, after == 0, let last = object["last_id"] as? Int { after = UInt64(last) }
+            first = false
             fflush(nil)
             // A full page means more are waiting: fetch at once.
             if follow && events.count < limit { Thread.sleep(forTimeInterval: 1) }

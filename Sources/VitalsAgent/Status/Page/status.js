@@ -163,7 +163,7 @@
     var ctl = s.state === "maintenance"
       ? '<button type="button" data-act="ready" data-s="' + esc(s.name) + '">Ready</button>'
       : '<button type="button" data-act="maintenance" data-s="' + esc(s.name) + '">Maintenance…</button>';
-    return '<tr><td class="n">' + esc(s.name) + (extra || "") + "<small>" + esc(s.kind) + " " + esc(s.target) + "</small></td>" +
+    return '<tr><td class="n">' + esc(s.name) + '<button type="button" class="hl" data-hist="' + esc(s.name) + '" aria-label="History of ' + esc(s.name) + '">history</button>' + (extra || "") + "<small>" + esc(s.kind) + " " + esc(s.target) + "</small></td>" +
       '<td class="s">' + pill(s.state) + "</td>" +
       '<td class="num" data-l="since">' + when(s.since) + "</td>" +
       '<td class="num" data-l="latency">' + ms(s.latency_ms) + "</td>" +
@@ -196,7 +196,7 @@
       var shownState = g.condition === "down" ? "down" : g.state;
       var open = isOpen(key, shownState !== "up" || groups.length <= 8, ts.length > 0);
       var meta = esc(g.mode) + " · " + esc(g.condition) + " · active: " + (g.active && g.active.length ? esc(g.active.join(", ")) : "none") +
-        " · " + members.length + " member" + (members.length === 1 ? "" : "s");
+        " · " + members.length + " member" + (members.length === 1 ? "" : "s") + groupUptimeText(g.name);
       var tags = (g.held ? ' <span class="tag hold">held</span>' : "") + (g.isolated ? ' <span class="tag hold">isolated</span>' : "") +
         (g.pending ? ' <span class="tag">pending ' + esc(g.pending.kind) + "</span>" : "");
       var notes = "";
@@ -273,6 +273,91 @@
     }
     $("events").innerHTML = html ? "<ol>" + html + "</ol>" : '<p class="note">' + (events.length ? "No event matches the filter." : "No events yet.") + "</p>";
   }
+  // ---------- history ----------
+  var groupUptime = {}, groupUptimeAt = 0, histName = null, histAt = 0;
+  function pct(w) {
+    if (!w || typeof w.ratio !== "number") return "no data";
+    return (Math.floor(w.ratio * 100000) / 1000).toFixed(3) + "%";
+  }
+  function dur(s) {
+    s = Math.round(s || 0);
+    if (s < 60) return s + "s";
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    return (d ? d + "d" : "") + (h ? h + "h" : "") + (m && !d ? m + "m" : "") || "0s";
+  }
+  function groupUptimeText(name) {
+    var w = groupUptime[name];
+    return w ? ' · <span class="gup" data-g-up="' + esc(name) + '">uptime 24h ' + esc(pct(w["24h"])) + " · 7d " + esc(pct(w["7d"])) + " · 30d " + esc(pct(w["30d"])) + "</span>" : "";
+  }
+  function refreshGroupUptimes() {
+    var groups = ((status && status.groups) || []).slice(0, 100);
+    if (!groups.length || Date.now() - groupUptimeAt < 60000) return Promise.resolve();
+    groupUptimeAt = Date.now();
+    return Promise.all(groups.map(function (g) {
+      return getJSON("v1/groups/" + encodeURIComponent(g.name) + "/uptime").then(function (d) { groupUptime[g.name] = d.windows || {}; })
+        .catch(function () { /* history unavailable: no uptime shown */ });
+    })).then(function () { renderGroups(terms()); });
+  }
+  function bars(points) {
+    var html = "";
+    for (var i = 0; i < points.length; i++) {
+      var p = points[i], st = p.state || "no_data";
+      var tip = p.time + " " + st.replace("_", " ") + (p.probes ? " · " + p.probes + " probes, " + p.failures + " failed" : "");
+      html += '<i class="b-' + esc(st) + '" data-state="' + esc(st) + '" title="' + esc(tip) + '"></i>';
+    }
+    return '<div class="bars" role="img" aria-label="last ' + points.length + ' minutes">' + html + "</div>";
+  }
+  function latencyChart(points) {
+    var w = 600, h = 120, max = 0, i, lat = [];
+    for (i = 0; i < points.length; i++) {
+      var l = points[i].latency_ms;
+      lat.push(l || null);
+      if (l && l.p99 > max) max = l.p99;
+    }
+    if (!max) return '<p class="note">No latency recorded in this span.</p>';
+    function line(key) {
+      var pts = [];
+      // A step a minute, under its bar, so a lone minute shows too.
+      var step = w / lat.length;
+      for (var j = 0; j < lat.length; j++) if (lat[j]) {
+        var y = (h - lat[j][key] / max * (h - 4) - 2).toFixed(1);
+        pts.push((j * step).toFixed(1) + "," + y, ((j + 1) * step).toFixed(1) + "," + y);
+      }
+      return '<polyline class="' + key + '" points="' + pts.join(" ") + '"/>';
+    }
+    return '<div class="lat"><svg viewBox="0 0 ' + w + " " + h + '" preserveAspectRatio="none" role="img" aria-label="latency p50 and p99">' +
+      '<line x1="0" y1="' + (h - 1) + '" x2="' + w + '" y2="' + (h - 1) + '"/>' + line("p50") + line("p99") + "</svg>" +
+      '<p class="key"><span class="k50">— p50</span> · <span class="k99">— p99</span> · top ' + esc(ms(max)) + "</p></div>";
+  }
+  function showHistory(name) {
+    histName = name;
+    histAt = Date.now();
+    $("hist").className = "";
+    $("hist-h").textContent = "History of " + name;
+    var n = encodeURIComponent(name);
+    return Promise.all([
+      getJSON("v1/services/" + n + "/uptime"),
+      getJSON("v1/services/" + n + "/history?from=90m&step=1m"),
+      getJSON("v1/outages?service=" + n + "&from=30d")
+    ]).then(function (r) {
+      if (histName !== name) return;
+      var w = r[0].windows || {}, points = r[1].points || [], outages = r[2].outages || [];
+      var up = '<div class="upt">' + ["24h", "7d", "30d"].map(function (k) {
+        var x = w[k] || {};
+        return '<span data-window="' + k + '">' + k + " <b>" + esc(pct(x)) + "</b>" + (x.no_data_seconds ? ' <small class="note">(' + esc(dur(x.no_data_seconds)) + " no data)</small>" : "") + "</span>";
+      }).join("") + "</div>";
+      var out = outages.length ? "<table><thead><tr><th>Outage start</th><th>Duration</th><th>Reason</th></tr></thead><tbody>" +
+        outages.slice(0, 50).map(function (o) {
+          return "<tr><td class=\"num\">" + when(o.start) + "</td><td class=\"num\">" + esc(dur(o.duration_seconds)) + (o.ongoing ? " (ongoing)" : "") +
+            "</td><td>" + esc(o.reason) + "</td></tr>";
+        }).join("") + "</tbody></table>" : '<p class="note">No outages in the last 30 days.</p>';
+      $("hist-body").innerHTML = up + '<p class="note">Last ' + points.length + " minutes</p>" + bars(points) + latencyChart(points) +
+        '<h3 class="note">Outages</h3>' + out;
+    }).catch(function (err) {
+      if (histName === name) $("hist-body").innerHTML = '<p class="note warn">History unavailable: ' + esc(err && err.message ? err.message : err) + "</p>";
+    });
+  }
+
   function render() {
     if (!status) return;
     var ts = terms();
@@ -315,6 +400,8 @@
     if (running) return;
     running = true;
     refreshStatus().then(function () { return refreshEvents(0); }).then(function () {
+      refreshGroupUptimes();
+      if (histName && Date.now() - histAt > 60000) showHistory(histName);
       lastOk = Date.now();
       $("updated").textContent = "updated " + new Date(lastOk).toLocaleTimeString();
       if ($("banner").className === "err stale") banner("");
@@ -408,6 +495,8 @@
   document.addEventListener("click", function (ev) {
     var t = ev.target;
     if (!t || typeof t.closest !== "function") return;
+    var hb = t.closest("button[data-hist]");
+    if (hb) { showHistory(hb.getAttribute("data-hist")); return; }
     var b = t.closest("button[data-act]");
     if (b) { openDialog(b.getAttribute("data-act"), b.getAttribute("data-g"), b.getAttribute("data-s")); return; }
     var chip = t.closest("button[data-state]");
@@ -434,6 +523,7 @@
   $("expand").addEventListener("click", function () { setAll(true); });
   $("collapse").addEventListener("click", function () { setAll(false); });
   $("forget").addEventListener("click", function () { store("vitals-token", null); updateForget(); banner("Token forgotten.", "ok"); });
+  $("hist-close").addEventListener("click", function () { histName = null; $("hist").className = "hidden"; });
   $("dlg-form").addEventListener("submit", submitDialog);
   $("dlg-cancel").addEventListener("click", closeDialog);
   $("dlg").addEventListener("close", function () { pending = null; });
