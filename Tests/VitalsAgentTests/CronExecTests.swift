@@ -421,9 +421,11 @@ final class FakeAgent: Sendable {
     init(answer: HTTPResponse = .json(body: #"{"service":"nightly","beat":"success","state":"up"}"#)) throws {
         let recorded = self.recorded
         server = HTTPServer(handler: HTTPClosureHandler { request in
-            // Only what `vitals exec` sends: on a busy machine another test's
-            // agent may still probe the port this one was given (GET /health).
-            guard request.path.hasPrefix("/v1/") else { return .error(status: .notFound, message: "not the agent's API") }
+            // What `vitals exec` and webhooks send; on a busy machine another
+            // test's agent may still probe the port this one was given (GET /health).
+            if request.method == .get, !request.path.hasPrefix("/v1/") {
+                return .error(status: .notFound, message: "not the agent's API")
+            }
             recorded.withLock {
                 $0.append(Request(method: request.method.rawValue, path: request.path, query: request.query,
                                   authorization: request.headers["Authorization"], body: request.body))

@@ -526,7 +526,9 @@
   $("hist-close").addEventListener("click", function () { histName = null; $("hist").className = "hidden"; });
   $("dlg-form").addEventListener("submit", submitDialog);
   $("dlg-cancel").addEventListener("click", closeDialog);
-  $("dlg").addEventListener("close", function () { pending = null; });
+  // The close event comes a task after close(): by then the dialog may have
+  // been opened again for another control, whose command must not be dropped.
+  $("dlg").addEventListener("close", function () { if (!$("dlg").open) pending = null; });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) tick(); });
   updateForget();
   tick();
