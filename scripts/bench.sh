@@ -21,6 +21,9 @@
 #           probed every second, on simulated time, the CPU per minute of
 #           handing results to the history, the once-a-minute flush's time
 #           and CPU, and history.sqlite's growth per day.
+#   Part 6  state change → action start (bench/action_latency.py): a service
+#           probed every 10ms flipped 200 times; p50/p99/max from each change
+#           to its log and exec actions' start.
 #
 # Loopback only, bounded in time; every process started here is stopped on exit.
 #
@@ -37,7 +40,7 @@
 #   BENCH_FAST_TRIALS=3     detection trials per fault in part 4
 #   BENCH_HISTORY_SERVICES="1000 10000"   service counts for part 5
 #   BENCH_HISTORY_MINUTES=20  simulated minutes measured per part-5 run (after 5 of warm-up)
-#   BENCH_PARTS="1 2 3 4 5" which parts to run
+#   BENCH_PARTS="1 2 3 4 5 6" which parts to run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,7 +54,7 @@ PORTS=${BENCH_PORTS:-50}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-PARTS=${BENCH_PARTS:-"1 2 3 4 5"}
+PARTS=${BENCH_PARTS:-"1 2 3 4 5 6"}
 HISTORY_SERVICES=${BENCH_HISTORY_SERVICES:-"1000 10000"}
 HISTORY_MINUTES=${BENCH_HISTORY_MINUTES:-20}
 FLEET_WORKERS=1
@@ -452,4 +455,8 @@ fi
 if [[ " $PARTS " == *" 4 "* ]]; then
   echo "== Part 4: fast intervals (10ms, fall 2), Vitals and HAProxy"
   python3 bench/fast_checks.py --bench "$BENCH" --seconds "${BENCH_FAST_SECONDS:-60}" --trials "${BENCH_FAST_TRIALS:-3}"
+fi
+if [[ " $PARTS " == *" 6 "* ]]; then
+  echo "== Part 6: state change → action start"
+  python3 bench/action_latency.py --vitals "$VITALS"
 fi

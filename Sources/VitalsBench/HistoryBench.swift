@@ -69,6 +69,7 @@ struct HistoryBench {
             return (recordCPU, flushWall, flushCPU)
         }
 
+        let baselineRSS = Self.statusKiB("VmRSS")
         let warm = HistoryRecorder(stateDir: dir, clock: clock, warn: { FileStream.standardError.write("history: \($0)\n") })
         warm.open()
         _ = simulate(warm, minutes: options.warmup, measure: false)
@@ -93,7 +94,17 @@ struct HistoryBench {
               + " cpu_pct_of_core=\(fixed((median(figures.recordCPU) + median(figures.flushCPU)) / 60 * 100, 2))"
               + " file_mb=\(fixed(Double(after) / 1_048_576, 1))"
               + " growth_mb_per_day=\(fixed(growthPerDay / 1_048_576, 1))"
-              + " bytes_per_service_minute=\(fixed(Double(after - before) / Double(options.minutes * options.services), 0))")
+              + " bytes_per_service_minute=\(fixed(Double(after - before) / Double(options.minutes * options.services), 0))"
+              + " rss_peak_added_mb=\(fixed(Double(Self.statusKiB("VmHWM") - baselineRSS) / 1024, 1))")
+    }
+
+    /// A `/proc/self/status` figure in KiB (`VmRSS`, `VmHWM`).
+    static func statusKiB(_ field: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return 0
     }
 
     static func size(_ dir: String) -> Int {

@@ -146,6 +146,22 @@ struct StatusPageScaleTests {
         try cdp.evaluate(#"(function(){var f=document.getElementById("filter");f.value="";f.dispatchEvent(new Event("input"));})()"#,
                          timeout: remaining(5))
         _ = try wait("1,000 rows again") { $0.all == 1000 }
+
+        // One service's history among 1,000: the panel opens with its bar of minutes.
+        try cdp.evaluate("document.querySelector('button[data-hist=\"svc-0421\"]').click()", timeout: remaining(5))
+        var history = ""
+        let historyDeadline = Date().addingTimeInterval(remaining(8))
+        while Date() < historyDeadline {
+            history = try cdp.evaluate("""
+                JSON.stringify({ shown: !document.getElementById('hist').classList.contains('hidden'),
+                  title: document.getElementById('hist-h').textContent,
+                  bars: document.querySelectorAll('#hist .bars i').length })
+                """, timeout: remaining(5)) as? String ?? ""
+            if history.contains("\"shown\":true"), history.contains("History of svc-0421"), !history.contains("\"bars\":0") { break }
+            usleep(100_000)
+        }
+        #expect(history.contains("\"shown\":true") && history.contains("History of svc-0421"), "\(history)")
+        #expect(!history.contains("\"bars\":0"), "the bar of minutes is drawn: \(history)")
         let shot = try cdp.call("Page.captureScreenshot", ["format": "png"], timeout: remaining(8))
         if let png = (shot["data"] as? String).flatMap({ Data(base64Encoded: $0) }) {
             let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
