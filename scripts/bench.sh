@@ -447,6 +447,7 @@ if [[ " $PARTS " == *" 5 "* ]]; then
   hrow "CPU % of one core (both)" cpu_pct_of_core
   hrow "file growth MB per day" growth_mb_per_day
   hrow "bytes per service-minute" bytes_per_service_minute
+  hrow "memory added, peak MB" rss_peak_added_mb
 fi
 if [[ " $PARTS " == *" 3 "* ]]; then
   echo "== Part 3: cluster on etcd"
