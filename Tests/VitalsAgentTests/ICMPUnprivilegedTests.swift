@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VitalsTestKit
 
 /// `vitals check` on icmp services as an unprivileged user (nobody, no
 /// capabilities), inside a network namespace of the test's own whose
@@ -46,25 +47,8 @@ struct ICMPUnprivilegedTests {
             + "agent's group and it lacks CAP_NET_RAW)"), "\(refused.output)")
     }
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     @discardableResult
     private func run(_ arguments: [String], allowFailure: Bool = false) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard allowFailure || process.terminationStatus == 0 else {
-            throw Failed(description: "\(arguments.joined(separator: " ")): \(text)")
-        }
-        return (process.terminationStatus, text)
+        try runCommand(arguments, allowFailure: allowFailure)
     }
 }

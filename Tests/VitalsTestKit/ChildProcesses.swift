@@ -42,3 +42,30 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async 
         Thread { continuation.resume(returning: body()) }.start()
     }
 }
+
+/// A command that exited with a status other than 0: the command line and
+/// what it printed.
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Runs `arguments` (an absolute path first) to completion, stdout and stderr
+/// together; throws `CommandFailed` with both when it exits other than 0,
+/// unless `allowFailure`.
+@discardableResult
+public func runCommand(_ arguments: [String], allowFailure: Bool = false) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: arguments[0])
+    process.arguments = Array(arguments.dropFirst())
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard allowFailure || process.terminationStatus == 0 else {
+        throw CommandFailed(description: "\(arguments.joined(separator: " ")): \(text)")
+    }
+    return (process.terminationStatus, text)
+}

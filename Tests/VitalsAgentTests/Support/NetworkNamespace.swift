@@ -1,4 +1,5 @@
 import Foundation
+import VitalsTestKit
 
 /// A network namespace of the test's own, joined to this one by two veth
 /// pairs: one that carries etcd, one that carries the backends, so a test
@@ -60,25 +61,8 @@ final class NetworkNamespace: @unchecked Sendable {
         for side in ["e", "b"] { _ = try? Self.run([Self.ip, "link", "del", "v\(side)h\(tag)"]) }
     }
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(arguments.joined(separator: " ")): \(text)")
-        }
-        return text
+        try runCommand(arguments).output
     }
 }

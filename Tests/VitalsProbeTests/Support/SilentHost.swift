@@ -1,4 +1,5 @@
 import Foundation
+import VitalsTestKit
 
 /// A network namespace of the test's own, joined to this one by a veth
 /// pair, whose far end can be told to ignore echo requests: an address that
@@ -53,25 +54,8 @@ final class SilentHost: @unchecked Sendable {
         _ = try? Self.run([Self.ip, "link", "del", link])
     }
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(arguments.joined(separator: " ")): \(text)")
-        }
-        return text
+        try runCommand(arguments).output
     }
 }
