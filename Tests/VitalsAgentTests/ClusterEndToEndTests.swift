@@ -76,6 +76,24 @@ struct ClusterEndToEndTests {
             return agent
         }
 
+        /// Agent a, then agent b: a leads, b follows, and b's group has made its first choice.
+        func startLeaderAndFollower() throws -> (leader: AgentProcess, follower: AgentProcess) {
+            let a = try start("a")
+            try a.waitForLine(containing: "this agent (a) is the leader")
+            let b = try start("b")
+            try b.waitForLine(containing: "following a")
+            try b.waitForLine(containing: "group web: activated")
+            return (a, b)
+        }
+
+        /// Waits until `agent` has heard the views of `count` agents (its own included).
+        func waitForViews(on agent: AgentProcess, count: Int, timeout: Double = 10) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline, (try ClusterEndToEndTests.cluster(agent)["agents"] as? [[String: Any]])?.count ?? 0 < count {
+                usleep(50_000)
+            }
+        }
+
         /// Promote runs so far: "agent event-id: kind from to".
         var promotions: [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
@@ -118,15 +136,10 @@ struct ClusterEndToEndTests {
     @Test func onlyTheLeaderRunsTheFailoverAndTheFollowerShowsIt() async throws {
         let setup = try await Setup()
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
+        let (a, b) = try setup.startLeaderAndFollower()
         try a.waitForLine(containing: "group web: activated")
-        try b.waitForLine(containing: "group web: activated")
         // Both agents' views have reached each other: a failover needs both.
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try Self.cluster(a)["agents"] as? [[String: Any]])?.count ?? 0 < 2 { usleep(50_000) }
+        try setup.waitForViews(on: a, count: 2)
         let members = try #require(try Self.cluster(a)["agents"] as? [[String: Any]])
         #expect(members.compactMap { $0["name"] as? String }.sorted() == ["a", "b"])
         #expect(members.allSatisfy { $0["live"] as? Bool == true })
@@ -168,11 +181,7 @@ struct ClusterEndToEndTests {
     @Test func theOtherAgentTakesOverAfterKillAndAfterSigterm() async throws {
         let setup = try await Setup()
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
-        try b.waitForLine(containing: "group web: activated")
+        let (a, b) = try setup.startLeaderAndFollower()
         setup.primary.answer(503)
         #expect(setup.waitForPromotions(1).count == 1)
         setup.primary.answer(200)
@@ -220,11 +229,7 @@ struct ClusterEndToEndTests {
     @Test func withoutEtcdNobodyActsAndOneLeaderResumesAfterwards() async throws {
         let setup = try await Setup()
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
-        try b.waitForLine(containing: "group web: activated")
+        let (a, b) = try setup.startLeaderAndFollower()
         usleep(500_000)
 
         setup.etcd.kill(0)
@@ -260,11 +265,7 @@ struct ClusterEndToEndTests {
     @Test func killingTheEtcdMemberTheLeaderTalksToMovesLeadershipAtMostOnce() async throws {
         let setup = try await Setup(etcdMembers: 3)
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
-        try b.waitForLine(containing: "group web: activated")
+        let (a, b) = try setup.startLeaderAndFollower()
         let before = try #require(try Self.cluster(b)["leader_changes"] as? Int)
 
         setup.etcd.kill(0)
@@ -333,8 +334,7 @@ struct ClusterEndToEndTests {
         try b.waitForLine(containing: "group web: activated")
         try a.waitForLine(containing: "group web: activated")
         // b's quorum counts a once a's view has arrived.
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try Self.cluster(a)["agents"] as? [[String: Any]])?.count ?? 0 < 2 { usleep(50_000) }
+        try setup.waitForViews(on: a, count: 2)
 
         try namespace.cutBackends()
         try b.waitForLine(containing: "web-1: up → down", timeout: 10)
@@ -355,11 +355,7 @@ struct ClusterEndToEndTests {
     @Test func aDecisionUnderWayWhenTheLeaderDiesIsReportedInterruptedNotRunTwice() async throws {
         let setup = try await Setup(slowPromote: true)
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
-        try b.waitForLine(containing: "group web: activated")
+        let (a, b) = try setup.startLeaderAndFollower()
         setup.primary.answer(503)
         let deadline = Date().addingTimeInterval(10)
         func started() -> [String] {
@@ -391,10 +387,7 @@ struct ClusterEndToEndTests {
     @Test func aCommandTheLeaderAcknowledgedSurvivesItsKillMinus9() async throws {
         let setup = try await Setup()
         defer { setup.stop() }
-        let a = try setup.start("a")
-        try a.waitForLine(containing: "this agent (a) is the leader")
-        let b = try setup.start("b")
-        try b.waitForLine(containing: "following a")
+        let (a, b) = try setup.startLeaderAndFollower()
         try a.waitForLine(containing: "group web: activated")
         let token = try String(contentsOfFile: setup.dir.path + "/a-state/token", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)

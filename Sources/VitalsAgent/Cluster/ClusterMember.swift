@@ -105,11 +105,10 @@ final class ClusterMember: Sendable {
     /// agent's view go at once and another agent takes over without
     /// waiting for the lease to expire (a planned restart).
     func stop() {
-        let (lease, running) = state.withLock { state in
+        let lease = state.withLock { state in
             state.stopping = true
-            return (state.lease, true)
+            return state.lease
         }
-        _ = running
         let all = tasks.withLock { $0 }
         for task in all { task.cancel() }
         wakeup.poke()
@@ -585,16 +584,12 @@ final class ClusterMember: Sendable {
         let start = monotonic()
         do {
             let value = try await body()
-            metrics.request(seconds: Self.seconds(monotonic() - start), failed: false)
+            metrics.request(seconds: (monotonic() - start).seconds, failed: false)
             return value
         } catch {
-            metrics.request(seconds: Self.seconds(monotonic() - start), failed: true)
+            metrics.request(seconds: (monotonic() - start).seconds, failed: true)
             throw error
         }
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 

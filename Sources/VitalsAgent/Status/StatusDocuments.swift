@@ -266,9 +266,7 @@ struct ClusterDocument: Encodable {
     var interrupted: [AgentEvent]
 
     init(_ cluster: ClusterState, own: AgentReport) {
-        func seconds(_ d: Duration) -> Double {
-            (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 * 1).rounded(toPlaces: 3)
-        }
+        func seconds(_ d: Duration) -> Double { (d.seconds * 1000).rounded() / 1000 }
         func views(_ report: AgentReport) -> [String: MemberView] {
             report.views.mapValues { MemberView(state: $0.state, since: JSONTime.string($0.since), reason: $0.reason) }
         }
@@ -298,12 +296,5 @@ struct ClusterDocument: Encodable {
         }
         agents = members
         interrupted = cluster.interrupted
-    }
-}
-
-extension Double {
-    func rounded(toPlaces places: Int) -> Double {
-        let scale = pow(10, Double(places))
-        return (self * scale).rounded() / scale
     }
 }

@@ -44,16 +44,11 @@ extension AgentCore {
     }
 
     public func persistentSnapshot(at now: Date) -> AgentSnapshot {
-        var maintenance: [String: AgentSnapshot.Maintenance] = [:]
         var lastBeats: [String: Date] = [:]
         var runningSince: [String: Date] = [:]
         var lastKnown = self.lastKnown
         for entry in entries {
             let name = entry.config.name
-            if entry.health.isInMaintenance {
-                maintenance[name] = .init(reason: maintenanceReasons[name] ?? entry.health.reason,
-                                          until: maintenanceUntil[name])
-            }
             if case .heartbeat(let t) = entry.health {
                 lastBeats[name] = t.lastBeat
                 runningSince[name] = t.runningSince
@@ -62,7 +57,7 @@ extension AgentCore {
                 lastKnown[name] = entry.view
             }
         }
-        return AgentSnapshot(savedAt: now, groups: coordinator.persisted, maintenance: maintenance,
+        return AgentSnapshot(savedAt: now, groups: coordinator.persisted, maintenance: maintenanceRecords,
                              lastBeats: lastBeats, runningSince: runningSince.isEmpty ? nil : runningSince,
                              lastKnown: lastKnown, lastEventID: nextEventID - 1)
     }

@@ -143,11 +143,11 @@ public struct FailoverCoordinator: Sendable {
     /// stored: the group's engine is rebuilt from it (the agent's start
     /// time still counts for the startup grace) and sees `states` at once.
     public mutating func adopt(_ persisted: GroupEngine.Persisted, group name: String, startedAt: Date,
-                               startupGrace: Duration = .seconds(30), states: [String: ServiceView], at now: Date) {
+                               states: [String: ServiceView], at now: Date) {
         guard let index = engines.firstIndex(where: { $0.group.name == name }) else { return }
         let old = engines[index]
         var engine = GroupEngine(group: old.group, dependsOn: old.dependsOn, startedAt: startedAt,
-                                 startupGrace: startupGrace, restoring: persisted)
+                                 startupGrace: old.startupGrace, restoring: persisted)
         engine.settle = settle
         engine.record(states, at: now)
         if let reason = isolation.isolationReason { _ = engine.isolate(reason: reason, at: now) }
